@@ -1,0 +1,39 @@
+# Makefile for vapi_fdw
+#
+# Builds the vapi_fdw extension with PGXS.  Set PG_CONFIG to build against a
+# specific PostgreSQL installation; set WERROR=1 to turn warnings into errors
+# (the test suite and CI do).
+
+MODULE_big = vapi_fdw
+OBJS = \
+	src/vapi_fdw.o \
+	src/option.o \
+	src/deparse.o \
+	src/http.o \
+	src/connection.o \
+	src/json.o \
+	src/import.o
+
+EXTENSION = vapi_fdw
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" vapi_fdw.control)
+DATA = vapi_fdw--0.1.sql
+PGFILEDESC = "vapi_fdw - foreign data wrapper for Vapi phone numbers"
+
+REGRESS = setup options scan types import errors paging
+REGRESS_OPTS = --load-extension=vapi_fdw
+
+SHLIB_LINK += -lcurl -ljson-c
+PG_CPPFLAGS += -I$(srcdir)/src -DVAPI_FDW_VERSION='"$(EXTVERSION)"'
+PG_CFLAGS += -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels \
+	-Wmissing-format-attribute -Wformat-security
+ifdef WERROR
+PG_CFLAGS += -Werror
+endif
+
+EXTRA_CLEAN = results regression.diffs regression.out
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(OBJS): src/vapi_fdw.h

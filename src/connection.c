@@ -1,0 +1,447 @@
+/*-------------------------------------------------------------------------
+ *
+ * connection.c
+ *		  Per-backend cache of HTTP handles, one per user mapping, and the
+ *		  translation of HTTP outcomes into PostgreSQL errors.
+ *
+ * Reusing one curl handle per user mapping keeps the TCP and TLS
+ * connection to the API alive across queries.  An entry is rebuilt when
+ * its server or user mapping changes (syscache invalidation).  Everything
+ * an entry owns lives in its own memory context, whose reset callback
+ * frees the curl objects.
+ *
+ * src/connection.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_user_mapping.h"
+#include "commands/defrem.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+
+#include "vapi_fdw.h"
+
+struct VapiConn
+{
+	Oid			umid;			/* hash key: user mapping OID */
+	MemoryContext cxt;			/* owns everything below; NULL if none */
+	VapiHttp   *http;
+	VapiServerOptions opts;
+	char	   *api_key;
+	char	   *server_name;
+	bool		invalidated;
+	uint32		server_hashvalue;
+	uint32		mapping_hashvalue;
+};
+
+static HTAB *ConnectionHash = NULL;
+
+static void vapi_inval_callback(Datum arg, int cacheid, uint32 hashvalue);
+static void vapi_check_user_mapping(ForeignServer *server, Oid userid);
+static const char *vapi_reason_phrase(long status);
+static char *vapi_remote_message(VapiConn *conn, const VapiHttpResponse *resp);
+
+/*
+ * vapi_inval_callback
+ *		A server or user mapping changed: mark the entries that depend on
+ *		it, so that they are rebuilt on next use.
+ */
+static void
+vapi_inval_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	HASH_SEQ_STATUS scan;
+	VapiConn   *entry;
+
+	hash_seq_init(&scan, ConnectionHash);
+	while ((entry = (VapiConn *) hash_seq_search(&scan)) != NULL)
+	{
+		if (hashvalue == 0 ||
+			(cacheid == FOREIGNSERVEROID &&
+			 entry->server_hashvalue == hashvalue) ||
+			(cacheid == USERMAPPINGOID &&
+			 entry->mapping_hashvalue == hashvalue))
+			entry->invalidated = true;
+	}
+}
+
+/*
+ * vapi_check_user_mapping
+ *		Give a helpful error when the user has no user mapping for the
+ *		server (GetUserMapping's own message names neither what is missing
+ *		nor how to create it).
+ */
+static void
+vapi_check_user_mapping(ForeignServer *server, Oid userid)
+{
+	HeapTuple	tp;
+
+	tp = SearchSysCache2(USERMAPPINGUSERSERVER,
+						 ObjectIdGetDatum(userid),
+						 ObjectIdGetDatum(server->serverid));
+	if (!HeapTupleIsValid(tp))
+		tp = SearchSysCache2(USERMAPPINGUSERSERVER,
+							 ObjectIdGetDatum(InvalidOid),
+							 ObjectIdGetDatum(server->serverid));
+	if (!HeapTupleIsValid(tp))
+	{
+		char	   *role = GetUserNameFromId(userid, false);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("no user mapping for role \"%s\" on server \"%s\"",
+						role, server->servername),
+				 errhint("Create one with: CREATE USER MAPPING FOR %s SERVER %s OPTIONS (api_key '...');",
+						 quote_identifier(role),
+						 quote_identifier(server->servername))));
+	}
+	ReleaseSysCache(tp);
+}
+
+/*
+ * vapi_get_connection
+ *		The cached handle for the user mapping of (userid, server),
+ *		created or rebuilt as needed.
+ */
+VapiConn *
+vapi_get_connection(ForeignServer *server, Oid userid)
+{
+	UserMapping *user;
+	VapiConn   *entry;
+	bool		found;
+	const char *api_key = NULL;
+	ListCell   *lc;
+	MemoryContext oldcxt;
+
+	if (ConnectionHash == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(VapiConn);
+		ConnectionHash = hash_create("vapi_fdw connections", 8, &ctl,
+									 HASH_ELEM | HASH_BLOBS);
+		CacheRegisterSyscacheCallback(FOREIGNSERVEROID,
+									  vapi_inval_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(USERMAPPINGOID,
+									  vapi_inval_callback, (Datum) 0);
+	}
+
+	vapi_check_user_mapping(server, userid);
+	user = GetUserMapping(userid, server->serverid);
+
+	foreach(lc, user->options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		if (strcmp(def->defname, "api_key") == 0)
+			api_key = defGetString(def);
+	}
+	if (api_key == NULL)
+	{
+		char	   *role = OidIsValid(user->userid) ?
+			GetUserNameFromId(user->userid, false) : "PUBLIC";
+
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("user mapping for role \"%s\" on server \"%s\" has no \"api_key\" option",
+						role, server->servername),
+				 errhint("Add it with: ALTER USER MAPPING FOR %s SERVER %s OPTIONS (ADD api_key '...');",
+						 OidIsValid(user->userid) ? quote_identifier(role) : "PUBLIC",
+						 quote_identifier(server->servername))));
+	}
+
+	entry = hash_search(ConnectionHash, &user->umid, HASH_ENTER, &found);
+	if (!found)
+	{
+		entry->cxt = NULL;
+		entry->http = NULL;
+	}
+
+	if (entry->cxt != NULL && !entry->invalidated)
+		return entry;
+
+	/* (Re)build the entry. */
+	if (entry->cxt != NULL)
+		MemoryContextDelete(entry->cxt);
+	entry->cxt = NULL;
+	entry->http = NULL;
+	entry->invalidated = false;
+	entry->server_hashvalue =
+		GetSysCacheHashValue1(FOREIGNSERVEROID,
+							  ObjectIdGetDatum(server->serverid));
+	entry->mapping_hashvalue =
+		GetSysCacheHashValue1(USERMAPPINGOID,
+							  ObjectIdGetDatum(user->umid));
+
+	entry->cxt = AllocSetContextCreate(CacheMemoryContext,
+									   "vapi_fdw connection",
+									   ALLOCSET_SMALL_SIZES);
+	oldcxt = MemoryContextSwitchTo(entry->cxt);
+	vapi_get_server_options(server, &entry->opts);
+	entry->opts.url = pstrdup(entry->opts.url);
+	entry->api_key = pstrdup(api_key);
+	entry->server_name = pstrdup(server->servername);
+	MemoryContextSwitchTo(oldcxt);
+
+	PG_TRY();
+	{
+		entry->http = vapi_http_create(entry->cxt, api_key);
+	}
+	PG_CATCH();
+	{
+		MemoryContextDelete(entry->cxt);
+		entry->cxt = NULL;
+		entry->http = NULL;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	return entry;
+}
+
+/*
+ * vapi_connection_options
+ *		The server options the handle was built with.
+ */
+const VapiServerOptions *
+vapi_connection_options(VapiConn *conn)
+{
+	return &conn->opts;
+}
+
+/*
+ * vapi_redact
+ *		A copy of "text" with every occurrence of the API key replaced, so
+ *		that remote text echoing the key never reaches a message.
+ */
+char *
+vapi_redact(VapiConn *conn, const char *text)
+{
+	StringInfoData buf;
+	const char *p = text;
+	const char *hit;
+	size_t		keylen = strlen(conn->api_key);
+
+	if (text == NULL)
+		return NULL;
+	initStringInfo(&buf);
+	while (keylen > 0 && (hit = strstr(p, conn->api_key)) != NULL)
+	{
+		appendBinaryStringInfo(&buf, p, hit - p);
+		appendStringInfoString(&buf, "[redacted]");
+		p = hit + keylen;
+	}
+	appendStringInfoString(&buf, p);
+	return buf.data;
+}
+
+/*
+ * vapi_reason_phrase
+ *		The standard reason phrase of common HTTP status codes.
+ */
+static const char *
+vapi_reason_phrase(long status)
+{
+	switch (status)
+	{
+		case 400:
+			return "Bad Request";
+		case 401:
+			return "Unauthorized";
+		case 402:
+			return "Payment Required";
+		case 403:
+			return "Forbidden";
+		case 404:
+			return "Not Found";
+		case 405:
+			return "Method Not Allowed";
+		case 409:
+			return "Conflict";
+		case 413:
+			return "Payload Too Large";
+		case 422:
+			return "Unprocessable Entity";
+		case 429:
+			return "Too Many Requests";
+		case 500:
+			return "Internal Server Error";
+		case 502:
+			return "Bad Gateway";
+		case 503:
+			return "Service Unavailable";
+		case 504:
+			return "Gateway Timeout";
+	}
+	return status >= 500 ? "Server Error" : status >= 400 ? "Client Error" :
+		"Unexpected Status";
+}
+
+/*
+ * vapi_remote_message
+ *		What the API said about a failed request: Vapi's "message" (a
+ *		string, or an array of strings joined with "; "), else the start of
+ *		the raw body.  The key is redacted.
+ */
+static char *
+vapi_remote_message(VapiConn *conn, const VapiHttpResponse *resp)
+{
+	char	   *msg = vapi_json_error_message(resp->body, resp->body_len);
+
+	if (msg == NULL)
+	{
+		size_t		n = Min(resp->body_len, 200);
+		StringInfoData buf;
+		size_t		i;
+
+		if (n == 0)
+			return pstrdup("(empty response body)");
+		initStringInfo(&buf);
+		appendStringInfoString(&buf, "response body: ");
+		for (i = 0; i < n; i++)
+		{
+			unsigned char c = (unsigned char) resp->body[i];
+
+			/*
+			 * Keep control bytes and non-ASCII out of the message, and fold
+			 * white space, so that an HTML page reads as one line.
+			 */
+			if (c <= ' ')
+			{
+				if (buf.len > 0 && buf.data[buf.len - 1] != ' ')
+					appendStringInfoChar(&buf, ' ');
+			}
+			else if (c >= 0x7f)
+				appendStringInfoChar(&buf, '?');
+			else
+				appendStringInfoChar(&buf, (char) c);
+		}
+		if (resp->body_len > n)
+			appendStringInfoString(&buf, "...");
+		msg = buf.data;
+	}
+	return vapi_redact(conn, msg);
+}
+
+/*
+ * vapi_request
+ *		Send one request to the API (retrying where that is safe) and raise
+ *		an ERROR for any outcome but a 2xx answer (or a 404, when
+ *		VAPI_REQ_ALLOW_404 is given).  The answer goes to "resp", allocated
+ *		in "resp_cxt"; "stats", if given, counts what was done.
+ */
+void
+vapi_request(VapiConn *conn, const char *method, const char *path_and_query,
+			 const char *body, size_t body_len, int flags,
+			 VapiHttpResponse *resp, MemoryContext resp_cxt, VapiStats *stats)
+{
+	VapiHttpRequest req;
+	char	   *url;
+	char	   *attempts;
+
+	url = psprintf("%s%s", conn->opts.url, path_and_query);
+
+	req.method = method;
+	req.url = url;
+	req.body = body;
+	req.body_len = body_len;
+	req.connect_timeout_ms = conn->opts.connect_timeout_ms;
+	req.timeout_ms = conn->opts.timeout_ms;
+	req.max_retries = conn->opts.max_retries;
+	req.retry_safe = strcmp(method, "POST") != 0;
+	req.max_response_bytes = conn->opts.max_response_bytes;
+
+	vapi_http_perform(conn->http, &req, resp, resp_cxt);
+	pfree(url);
+
+	if (stats != NULL)
+	{
+		stats->requests += resp->attempts;
+		stats->retries += resp->attempts - 1;
+		stats->bytes += resp->body_len;
+	}
+
+	attempts = resp->attempts > 1 ?
+		psprintf(" (after %d attempts)", resp->attempts) : "";
+
+	switch (resp->result)
+	{
+		case VAPI_HTTP_OK:
+			break;
+		case VAPI_HTTP_CONNECT_FAILED:
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+					 errmsg("could not connect to the Vapi API at \"%s\"%s",
+							conn->opts.url, attempts),
+					 errdetail_internal("%s", vapi_redact(conn, resp->transport_error)),
+					 errcontext("Vapi request: %s %s", method, path_and_query)));
+			break;
+		case VAPI_HTTP_TIMEOUT:
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_ERROR),
+					 errmsg("Vapi API request timed out%s", attempts),
+					 errdetail("No complete answer within timeout_ms (%d ms) or connect_timeout_ms (%d ms) of server \"%s\".",
+							   conn->opts.timeout_ms,
+							   conn->opts.connect_timeout_ms,
+							   conn->server_name),
+					 errcontext("Vapi request: %s %s", method, path_and_query)));
+			break;
+		case VAPI_HTTP_TOO_LARGE:
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_ERROR),
+					 errmsg("Vapi API response is larger than max_response_bytes (" INT64_FORMAT " bytes)",
+							conn->opts.max_response_bytes),
+					 errhint("Raise the option max_response_bytes or lower page_size on server \"%s\".",
+							 conn->server_name),
+					 errcontext("Vapi request: %s %s", method, path_and_query)));
+			break;
+		case VAPI_HTTP_TRANSPORT_ERROR:
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_ERROR),
+					 errmsg("Vapi API request failed%s", attempts),
+					 errdetail_internal("%s", vapi_redact(conn, resp->transport_error)),
+					 errcontext("Vapi request: %s %s", method, path_and_query)));
+			break;
+	}
+
+	if (resp->status >= 200 && resp->status < 300)
+		return;
+	if (resp->status == 404 && (flags & VAPI_REQ_ALLOW_404))
+		return;
+
+	if (resp->status == 429)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("Vapi API rate limit exceeded%s", attempts),
+				 errdetail_internal("%s", vapi_remote_message(conn, resp)),
+				 resp->gave_up_early ?
+				 errhint("The wait the API asked for would pass statement_timeout or timeout_ms.") :
+				 errhint("Retry later, or raise max_retries on server \"%s\".",
+						 conn->server_name),
+				 errcontext("Vapi request: %s %s", method, path_and_query)));
+	else if (resp->status == 401 || resp->status == 403)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("Vapi API rejected the API key: HTTP %ld (%s)",
+						resp->status, vapi_reason_phrase(resp->status)),
+				 errdetail_internal("%s", vapi_remote_message(conn, resp)),
+				 errhint("Check the api_key option of the user mapping for server \"%s\".",
+						 conn->server_name),
+				 errcontext("Vapi request: %s %s", method, path_and_query)));
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("Vapi API request failed: HTTP %ld (%s)%s",
+						resp->status, vapi_reason_phrase(resp->status),
+						attempts),
+				 errdetail_internal("%s", vapi_remote_message(conn, resp)),
+				 errcontext("Vapi request: %s %s", method, path_and_query)));
+}

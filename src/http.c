@@ -1,0 +1,687 @@
+/*-------------------------------------------------------------------------
+ *
+ * http.c
+ *		  The HTTP transport of vapi_fdw: the only file that includes curl.
+ *
+ * One VapiHttp wraps a curl easy handle (which keeps the TCP/TLS connection
+ * alive between requests) and a multi handle used to drive transfers from
+ * our own loop, so that query cancel, statement_timeout and backend
+ * termination are noticed within a fraction of a second.  Everything curl
+ * allocates is owned by a memory context through a reset callback, so an
+ * ERROR that unwinds the context frees it.  Callbacks called by curl never
+ * raise errors: they report failure through return codes and flags and the
+ * caller raises the error once curl has returned.
+ *
+ * Retries (GETs and other idempotent requests) happen here: on 429, 502,
+ * 503, 504 and transport errors, honouring Retry-After, otherwise with
+ * exponential back-off and jitter, never sleeping past statement_timeout.
+ *
+ * src/http.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <curl/curl.h>
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/memutils.h"
+#include "utils/timeout.h"
+#include "utils/timestamp.h"
+#if PG_VERSION_NUM >= 150000
+#include "common/pg_prng.h"
+#endif
+
+#include "vapi_fdw.h"
+
+/* How often a transfer wakes up to look for interrupts. */
+#define VAPI_POLL_INTERVAL_MS	50
+
+/* Back-off without Retry-After: base * 2^n, capped, with jitter. */
+#define VAPI_BACKOFF_BASE_MS	250
+#define VAPI_BACKOFF_CAP_MS		8000
+
+struct VapiHttp
+{
+	CURL	   *easy;			/* NULL after a transfer was abandoned */
+	CURLM	   *multi;
+	struct curl_slist *headers; /* Authorization, Accept, Expect */
+	struct curl_slist *headers_body;	/* the same plus Content-Type */
+	bool		attached;		/* easy is inside multi */
+	char		errbuf[CURL_ERROR_SIZE];
+};
+
+/* State shared with the write callback for one transfer. */
+typedef struct VapiSink
+{
+	MemoryContext cxt;
+	char	   *data;
+	size_t		len;
+	size_t		cap;
+	size_t		max;
+	bool		too_large;
+	bool		oom;
+} VapiSink;
+
+static void vapi_http_cleanup(void *arg);
+static bool vapi_http_ensure_easy(VapiHttp *http);
+static size_t vapi_http_write_cb(char *ptr, size_t size, size_t nmemb,
+								 void *userdata);
+static void vapi_http_once(VapiHttp *http, const VapiHttpRequest *req,
+						   VapiHttpResponse *resp, MemoryContext resp_cxt);
+static bool vapi_http_should_retry(const VapiHttpRequest *req,
+								   const VapiHttpResponse *resp);
+static long vapi_http_backoff_ms(int attempt, long retry_after_ms);
+static void vapi_http_sleep(long ms);
+
+/*
+ * vapi_http_global_init
+ *		Initialise libcurl once per backend, from _PG_init.
+ */
+void
+vapi_http_global_init(void)
+{
+	if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("could not initialize libcurl")));
+}
+
+/*
+ * vapi_http_create
+ *		Make a transport whose curl objects live as long as "cxt".
+ *
+ * The bearer header is built here once; the key is kept nowhere else in
+ * this file.
+ */
+VapiHttp *
+vapi_http_create(MemoryContext cxt, const char *api_key)
+{
+	VapiHttp   *http;
+	MemoryContextCallback *cb;
+	char	   *auth;
+	bool		ok = true;
+	int			i;
+
+	http = MemoryContextAllocZero(cxt, sizeof(VapiHttp));
+	cb = MemoryContextAlloc(cxt, sizeof(MemoryContextCallback));
+	auth = MemoryContextAlloc(cxt, strlen(api_key) + 32);
+	snprintf(auth, strlen(api_key) + 32, "Authorization: Bearer %s", api_key);
+
+	/* Register the cleanup first, so a failure below frees what was made. */
+	cb->func = vapi_http_cleanup;
+	cb->arg = http;
+	MemoryContextRegisterResetCallback(cxt, cb);
+
+	http->multi = curl_multi_init();
+	if (http->multi == NULL)
+		ok = false;
+
+	/* Two header lists: with and without a JSON request body. */
+	for (i = 0; i < 2 && ok; i++)
+	{
+		struct curl_slist *list = NULL;
+		struct curl_slist *tmp;
+		const char *lines[] = {
+			auth,
+			"Accept: application/json",
+			"Expect:",
+			i == 1 ? "Content-Type: application/json" : NULL
+		};
+		int			j;
+
+		for (j = 0; j < lengthof(lines) && lines[j] != NULL; j++)
+		{
+			tmp = curl_slist_append(list, lines[j]);
+			if (tmp == NULL)
+			{
+				ok = false;
+				break;
+			}
+			list = tmp;
+		}
+		if (i == 0)
+			http->headers = list;
+		else
+			http->headers_body = list;
+	}
+
+	/* Do not leave the key lying around in palloc'd memory. */
+	explicit_bzero(auth, strlen(auth));
+	pfree(auth);
+
+	if (ok)
+		ok = vapi_http_ensure_easy(http);
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not allocate an HTTP handle")));
+	return http;
+}
+
+/*
+ * vapi_http_cleanup
+ *		Memory context reset callback: free every curl object.
+ */
+static void
+vapi_http_cleanup(void *arg)
+{
+	VapiHttp   *http = (VapiHttp *) arg;
+
+	if (http->multi != NULL && http->easy != NULL && http->attached)
+		curl_multi_remove_handle(http->multi, http->easy);
+	http->attached = false;
+	if (http->easy != NULL)
+		curl_easy_cleanup(http->easy);
+	http->easy = NULL;
+	if (http->multi != NULL)
+		curl_multi_cleanup(http->multi);
+	http->multi = NULL;
+	curl_slist_free_all(http->headers);
+	http->headers = NULL;
+	curl_slist_free_all(http->headers_body);
+	http->headers_body = NULL;
+}
+
+/*
+ * vapi_http_ensure_easy
+ *		Make sure there is an easy handle; a transfer that was abandoned by
+ *		an error or a cancel dropped it, and with it its connection, whose
+ *		state was unknown.
+ */
+static bool
+vapi_http_ensure_easy(VapiHttp *http)
+{
+	if (http->easy == NULL)
+		http->easy = curl_easy_init();
+	return http->easy != NULL;
+}
+
+/*
+ * vapi_http_write_cb
+ *		curl write callback: append to the sink, enforcing the size cap.
+ *
+ * Never raises an error: returning less than was offered makes curl abort
+ * the transfer with CURLE_WRITE_ERROR and the flags say why.
+ */
+static size_t
+vapi_http_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	VapiSink   *sink = (VapiSink *) userdata;
+	size_t		n = size * nmemb;
+
+	if (n == 0)
+		return 0;
+	if (sink->len + n > sink->max)
+	{
+		sink->too_large = true;
+		return 0;
+	}
+	if (sink->len + n + 1 > sink->cap)
+	{
+		size_t		newcap = Max(sink->cap * 2, 16384);
+		char	   *newdata;
+
+		while (newcap < sink->len + n + 1)
+			newcap *= 2;
+		newdata = MemoryContextAllocExtended(sink->cxt, newcap,
+											 MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+		if (newdata == NULL)
+		{
+			sink->oom = true;
+			return 0;
+		}
+		if (sink->len > 0)
+			memcpy(newdata, sink->data, sink->len);
+		if (sink->data != NULL)
+			pfree(sink->data);
+		sink->data = newdata;
+		sink->cap = newcap;
+	}
+	memcpy(sink->data + sink->len, ptr, n);
+	sink->len += n;
+	return n;
+}
+
+/*
+ * vapi_http_perform
+ *		Send one request, retrying where that is safe and useful, and
+ *		describe the final outcome in "resp" (allocated in resp_cxt).
+ *
+ * Raises an ERROR only for interrupts (cancel, statement_timeout,
+ * termination) and out-of-memory; every other failure is reported in
+ * "resp" for the caller to translate.
+ */
+void
+vapi_http_perform(VapiHttp *http, const VapiHttpRequest *req,
+				  VapiHttpResponse *resp, MemoryContext resp_cxt)
+{
+	int			attempt = 0;
+
+	memset(resp, 0, sizeof(VapiHttpResponse));
+	resp->retry_after_ms = -1;
+
+	for (;;)
+	{
+		long		delay;
+
+		vapi_http_once(http, req, resp, resp_cxt);
+		resp->attempts = ++attempt;
+
+		if (attempt > req->max_retries || !vapi_http_should_retry(req, resp))
+			break;
+
+		delay = vapi_http_backoff_ms(attempt, resp->retry_after_ms);
+
+		/* Never wait longer than one request may take. */
+		if (delay > req->timeout_ms)
+		{
+			resp->gave_up_early = true;
+			break;
+		}
+
+		/* Never sleep past the statement's deadline: fail now instead. */
+		if (get_timeout_active(STATEMENT_TIMEOUT))
+		{
+			TimestampTz deadline = get_timeout_finish_time(STATEMENT_TIMEOUT);
+
+			if (TimestampDifferenceExceeds(GetCurrentTimestamp(), deadline,
+										   (int) delay))
+			{
+				resp->gave_up_early = true;
+				break;
+			}
+		}
+		vapi_http_sleep(delay);
+	}
+}
+
+/*
+ * vapi_http_should_retry
+ *		Is the outcome one that another attempt might fix, and is the
+ *		request safe to send again?
+ */
+static bool
+vapi_http_should_retry(const VapiHttpRequest *req,
+					   const VapiHttpResponse *resp)
+{
+	switch (resp->result)
+	{
+		case VAPI_HTTP_OK:
+			if (!req->retry_safe)
+				return false;
+			return resp->status == 429 || resp->status == 502 ||
+				resp->status == 503 || resp->status == 504;
+		case VAPI_HTTP_CONNECT_FAILED:
+			/* Nothing reached the server: safe for every method. */
+			return true;
+		case VAPI_HTTP_TIMEOUT:
+		case VAPI_HTTP_TRANSPORT_ERROR:
+			return req->retry_safe;
+		case VAPI_HTTP_TOO_LARGE:
+			return false;
+	}
+	return false;
+}
+
+/*
+ * vapi_http_backoff_ms
+ *		How long to wait before retry number "attempt" (1-based).
+ */
+static long
+vapi_http_backoff_ms(int attempt, long retry_after_ms)
+{
+	long		cap;
+	double		r;
+
+	if (retry_after_ms >= 0)
+		return retry_after_ms;
+
+	cap = VAPI_BACKOFF_BASE_MS;
+	while (--attempt > 0 && cap < VAPI_BACKOFF_CAP_MS)
+		cap *= 2;
+	cap = Min(cap, VAPI_BACKOFF_CAP_MS);
+
+	/* "Equal jitter": half fixed, half random. */
+#if PG_VERSION_NUM >= 150000
+	r = pg_prng_double(&pg_global_prng_state);
+#else
+	r = (double) random() / ((double) MAX_RANDOM_VALUE + 1);
+#endif
+	return cap / 2 + (long) (r * (cap / 2));
+}
+
+/*
+ * vapi_http_sleep
+ *		Wait "ms" milliseconds on the process latch, so that a cancel or
+ *		statement_timeout ends the wait at once.
+ */
+static void
+vapi_http_sleep(long ms)
+{
+	TimestampTz end = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+
+	for (;;)
+	{
+		long		left;
+
+		CHECK_FOR_INTERRUPTS();
+		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), end);
+		if (left <= 0)
+			break;
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 left, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/*
+ * vapi_http_once
+ *		One attempt of a request.
+ */
+static void
+vapi_http_once(VapiHttp *http, const VapiHttpRequest *req,
+			   VapiHttpResponse *resp, MemoryContext resp_cxt)
+{
+	VapiSink	sink;
+	CURL	   *easy;
+	CURLcode	code = CURLE_OK;
+	long		status = 0;
+	char	   *ctype = NULL;
+	bool		transfer_done = false;
+
+	/* Forget the previous attempt. */
+	if (resp->body != NULL)
+		pfree(resp->body);
+	resp->body = NULL;
+	resp->body_len = 0;
+	resp->status = 0;
+	resp->content_type = NULL;
+	resp->transport_error = NULL;
+	resp->retry_after_ms = -1;
+
+	if (!vapi_http_ensure_easy(http))
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not allocate an HTTP handle")));
+	easy = http->easy;
+
+	memset(&sink, 0, sizeof(sink));
+	sink.cxt = resp_cxt;
+	sink.max = (size_t) req->max_response_bytes;
+
+	/* Reset options but keep the live connection and DNS cache. */
+	curl_easy_reset(easy);
+	http->errbuf[0] = '\0';
+	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, http->errbuf);
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_URL, req->url);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS, CURLPROTO_HTTP | CURLPROTO_HTTPS);
+#endif
+	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(easy, CURLOPT_USERAGENT, "vapi_fdw/" VAPI_FDW_VERSION);
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+					 (long) req->connect_timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) req->timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, vapi_http_write_cb);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, &sink);
+	if (req->body != NULL)
+	{
+		curl_easy_setopt(easy, CURLOPT_HTTPHEADER, http->headers_body);
+		curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+						 (curl_off_t) req->body_len);
+		curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req->body);
+	}
+	else
+	{
+		curl_easy_setopt(easy, CURLOPT_HTTPHEADER, http->headers);
+		if (strcmp(req->method, "GET") == 0)
+			curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+	}
+	if (strcmp(req->method, "GET") != 0 &&
+		!(strcmp(req->method, "POST") == 0 && req->body != NULL))
+		curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, req->method);
+
+	/*
+	 * Drive the transfer ourselves.  If an interrupt raises an ERROR, the
+	 * transfer is abandoned and the handle, whose connection is then in an
+	 * unknown state, is thrown away.
+	 */
+	if (curl_multi_add_handle(http->multi, easy) != CURLM_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("could not start an HTTP transfer")));
+	http->attached = true;
+
+	PG_TRY();
+	{
+		while (!transfer_done)
+		{
+			int			running = 0;
+			int			nfds = 0;
+			CURLMsg    *msg;
+			int			left;
+
+			if (curl_multi_perform(http->multi, &running) != CURLM_OK)
+			{
+				code = CURLE_FAILED_INIT;
+				break;
+			}
+			while ((msg = curl_multi_info_read(http->multi, &left)) != NULL)
+			{
+				if (msg->msg == CURLMSG_DONE && msg->easy_handle == easy)
+				{
+					code = msg->data.result;
+					transfer_done = true;
+				}
+			}
+			if (transfer_done || running == 0)
+				break;
+			curl_multi_wait(http->multi, NULL, 0, VAPI_POLL_INTERVAL_MS, &nfds);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	PG_CATCH();
+	{
+		curl_multi_remove_handle(http->multi, easy);
+		http->attached = false;
+		curl_easy_cleanup(easy);
+		http->easy = NULL;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	curl_multi_remove_handle(http->multi, easy);
+	http->attached = false;
+
+	if (sink.oom)
+	{
+		/* Drop the half-read connection, then complain. */
+		curl_easy_cleanup(easy);
+		http->easy = NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory while reading a Vapi API response")));
+	}
+
+	if (sink.too_large)
+	{
+		curl_easy_cleanup(easy);
+		http->easy = NULL;
+		resp->result = VAPI_HTTP_TOO_LARGE;
+		resp->status = 0;
+		if (sink.data != NULL)
+			pfree(sink.data);
+		return;
+	}
+
+	if (code == CURLE_OK)
+	{
+		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+		curl_easy_getinfo(easy, CURLINFO_CONTENT_TYPE, &ctype);
+#if LIBCURL_VERSION_NUM >= 0x074200
+		{
+			curl_off_t	ra = -1;
+
+			/* 0 means no header (or "0"): use our own back-off then. */
+			if (curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK &&
+				ra > 0)
+				resp->retry_after_ms = (long) Min(ra, (curl_off_t) 86400) * 1000;
+		}
+#endif
+		resp->result = VAPI_HTTP_OK;
+		resp->status = status;
+		if (ctype != NULL)
+			resp->content_type = MemoryContextStrdup(resp_cxt, ctype);
+	}
+	else
+	{
+		switch (code)
+		{
+			case CURLE_COULDNT_RESOLVE_HOST:
+			case CURLE_COULDNT_RESOLVE_PROXY:
+			case CURLE_COULDNT_CONNECT:
+				resp->result = VAPI_HTTP_CONNECT_FAILED;
+				break;
+			case CURLE_OPERATION_TIMEDOUT:
+				resp->result = VAPI_HTTP_TIMEOUT;
+				break;
+			default:
+				resp->result = VAPI_HTTP_TRANSPORT_ERROR;
+				break;
+		}
+		resp->transport_error =
+			MemoryContextStrdup(resp_cxt,
+								http->errbuf[0] ? http->errbuf :
+								curl_easy_strerror(code));
+		/* The connection may be half-used: do not reuse it. */
+		curl_easy_cleanup(easy);
+		http->easy = NULL;
+	}
+
+	if (sink.data == NULL)
+		sink.data = MemoryContextAllocZero(resp_cxt, 1);
+	sink.data[sink.len] = '\0';
+	resp->body = sink.data;
+	resp->body_len = sink.len;
+}
+
+/*
+ * vapi_http_url_is_valid
+ *		Check the syntax of a server "url" option: http or https, a host,
+ *		no credentials, no query string or fragment.  On failure "why" gets
+ *		a palloc'd explanation.
+ */
+bool
+vapi_http_url_is_valid(const char *url, char **why)
+{
+	CURLU	   *u;
+	CURLUcode	rc;
+	char	   *scheme = NULL;
+	char	   *host = NULL;
+	char	   *user = NULL;
+	char	   *query = NULL;
+	char	   *fragment = NULL;
+	const char *problem = NULL;
+
+	u = curl_url();
+	if (u == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+
+	/* No palloc or ereport until curl_url_cleanup below. */
+	rc = curl_url_set(u, CURLUPART_URL, url, 0);
+	if (rc != CURLUE_OK)
+		problem = "it is not a valid absolute URL";
+	else
+	{
+		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+		curl_url_get(u, CURLUPART_HOST, &host, 0);
+		curl_url_get(u, CURLUPART_USER, &user, 0);
+		curl_url_get(u, CURLUPART_QUERY, &query, 0);
+		curl_url_get(u, CURLUPART_FRAGMENT, &fragment, 0);
+		if (scheme == NULL ||
+			(strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
+			problem = "the scheme must be http or https";
+		else if (host == NULL || host[0] == '\0')
+			problem = "it has no host";
+		else if (user != NULL)
+			problem = "it must not contain a user name or password";
+		else if (query != NULL)
+			problem = "it must not contain a query string";
+		else if (fragment != NULL)
+			problem = "it must not contain a fragment";
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(user);
+	curl_free(query);
+	curl_free(fragment);
+	curl_url_cleanup(u);
+
+	if (problem != NULL && why != NULL)
+		*why = pstrdup(problem);
+	return problem == NULL;
+}
+
+/*
+ * vapi_http_url_is_vapi
+ *		Is the URL one of the two Vapi API hosts (https, default port, no
+ *		path)?  Only those may be used by a non-superuser.
+ */
+bool
+vapi_http_url_is_vapi(const char *url)
+{
+	CURLU	   *u;
+	char	   *scheme = NULL;
+	char	   *host = NULL;
+	char	   *port = NULL;
+	char	   *path = NULL;
+	char	   *user = NULL;
+	char	   *query = NULL;
+	char	   *fragment = NULL;
+	bool		ok = false;
+
+	u = curl_url();
+	if (u == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+
+	/* No palloc or ereport until curl_url_cleanup below. */
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK)
+	{
+		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+		curl_url_get(u, CURLUPART_HOST, &host, 0);
+		curl_url_get(u, CURLUPART_PORT, &port, 0);
+		curl_url_get(u, CURLUPART_PATH, &path, 0);
+		curl_url_get(u, CURLUPART_USER, &user, 0);
+		curl_url_get(u, CURLUPART_QUERY, &query, 0);
+		curl_url_get(u, CURLUPART_FRAGMENT, &fragment, 0);
+		ok = scheme != NULL && strcmp(scheme, "https") == 0 &&
+			host != NULL &&
+			(pg_strcasecmp(host, "api.vapi.ai") == 0 ||
+			 pg_strcasecmp(host, "api.eu.vapi.ai") == 0) &&
+			(port == NULL || strcmp(port, "443") == 0) &&
+			(path == NULL || strcmp(path, "/") == 0 || path[0] == '\0') &&
+			user == NULL && query == NULL && fragment == NULL;
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(path);
+	curl_free(user);
+	curl_free(query);
+	curl_free(fragment);
+	curl_url_cleanup(u);
+	return ok;
+}

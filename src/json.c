@@ -1,0 +1,643 @@
+/*-------------------------------------------------------------------------
+ *
+ * json.c
+ *		  JSON handling of vapi_fdw: the only file that includes json-c.
+ *
+ * Parses list pages and error bodies, and turns a phone-number object into
+ * the Datums of a row, converting each value with the column's declared
+ * type.  json-c allocates with malloc; every parsed tree is tied to a
+ * memory context by a reset callback, so an ERROR (or the reset of a
+ * per-page context) frees it.
+ *
+ * src/json.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+/*
+ * PostgreSQL's fmgrprotos.h declares the SQL function json_object(), which
+ * clashes with json-c's type of the same name: rename ours out of the way
+ * while the PostgreSQL headers are read.
+ */
+#define json_object pg_sql_json_object
+#include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+
+#include "vapi_fdw.h"
+#undef json_object
+
+#include <json-c/json.h>
+
+struct VapiPage
+{
+	json_object *root;
+	json_object *results;		/* the array of phone numbers */
+	int			count;
+};
+
+/*
+ * Fields that are secrets: never put into "attrs" (they are readable only
+ * through their own columns, where a column privilege can hide them).
+ */
+static const char *const vapi_secret_paths[][2] = {
+	{"twilioAuthToken", NULL},
+	{"twilioApiSecret", NULL},
+	{"authentication", "password"},
+};
+
+/* Context of a row conversion, for error messages. */
+typedef struct VapiConvContext
+{
+	const char *relname;
+	const char *rowid;
+	VapiColumn *column;
+} VapiConvContext;
+
+static json_object *vapi_json_parse_owned(const char *buf, size_t len,
+										  MemoryContext cxt,
+										  char **errdesc);
+static void vapi_json_free_cb(void *arg);
+static const char *vapi_json_type_name(json_type t);
+static char *vapi_json_server_string(json_object *v, int *lenp);
+static JsonbValue *vapi_push_jsonb(JsonbParseState **state, json_object *v,
+								   JsonbIteratorToken token, int depth,
+								   const char *parent_key);
+static Datum vapi_json_to_jsonb(json_object *v, bool filter_secrets);
+static Datum vapi_json_to_datum(json_object *v, VapiColumn *col);
+static void vapi_conv_error_callback(void *arg);
+
+/*
+ * vapi_json_free_cb
+ *		Memory context reset callback: drop a parsed json-c tree.
+ */
+static void
+vapi_json_free_cb(void *arg)
+{
+	json_object_put((json_object *) arg);
+}
+
+/*
+ * vapi_json_parse_owned
+ *		Parse a complete JSON text strictly (RFC 8259, valid UTF-8, nothing
+ *		after the value) into a tree owned by "cxt".  Returns NULL and sets
+ *		"errdesc" (palloc'd) if the text is not valid JSON.
+ */
+static json_object *
+vapi_json_parse_owned(const char *buf, size_t len, MemoryContext cxt,
+					  char **errdesc)
+{
+	json_tokener *tok;
+	json_object *root;
+	enum json_tokener_error jerr;
+	size_t		offset;
+	MemoryContextCallback *cb;
+
+	/* Allocate the callback first: no palloc while a tree is unowned. */
+	cb = MemoryContextAlloc(cxt, sizeof(MemoryContextCallback));
+
+	if (len > (size_t) PG_INT32_MAX)
+	{
+		*errdesc = pstrdup("The response is too large to parse.");
+		return NULL;
+	}
+
+	tok = json_tokener_new();
+	if (tok == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT
+#ifdef JSON_TOKENER_VALIDATE_UTF8
+						   | JSON_TOKENER_VALIDATE_UTF8
+#endif
+		);
+	root = json_tokener_parse_ex(tok, buf, (int) len);
+	jerr = json_tokener_get_error(tok);
+	offset = tok->char_offset;
+	json_tokener_free(tok);
+
+	if (jerr != json_tokener_success || root == NULL)
+	{
+		if (root != NULL)
+			json_object_put(root);
+		if (jerr == json_tokener_continue || jerr == json_tokener_success)
+			*errdesc = psprintf("The JSON text ends early, after %zu bytes.", len);
+		else
+			*errdesc = psprintf("JSON parse error: %s at byte %zu.",
+								json_tokener_error_desc(jerr), offset);
+		pfree(cb);
+		return NULL;
+	}
+
+	cb->func = vapi_json_free_cb;
+	cb->arg = root;
+	MemoryContextRegisterResetCallback(cxt, cb);
+	return root;
+}
+
+/*
+ * vapi_json_type_name
+ *		How messages name a JSON type.
+ */
+static const char *
+vapi_json_type_name(json_type t)
+{
+	switch (t)
+	{
+		case json_type_null:
+			return "null";
+		case json_type_boolean:
+			return "boolean";
+		case json_type_double:
+		case json_type_int:
+			return "number";
+		case json_type_object:
+			return "object";
+		case json_type_array:
+			return "array";
+		case json_type_string:
+			return "string";
+	}
+	return "unknown";
+}
+
+/*
+ * vapi_json_parse_page
+ *		Parse one page of the list endpoint: a v2 object {results,
+ *		metadata} or a bare array.  The tree lives until "cxt" is reset.
+ */
+VapiPage *
+vapi_json_parse_page(const char *buf, size_t len, MemoryContext cxt,
+					 VapiPageInfo *info)
+{
+	VapiPage   *page;
+	char	   *errdesc = NULL;
+	json_object *root;
+	json_object *results = NULL;
+	json_object *meta = NULL;
+	json_object *v;
+	int			i;
+
+	root = vapi_json_parse_owned(buf, len, cxt, &errdesc);
+	if (root == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("Vapi API returned invalid JSON"),
+				 errdetail_internal("%s", errdesc)));
+
+	info->items_per_page = -1;
+	info->has_next_page = -1;
+	info->total_items = -1;
+	info->current_page = -1;
+
+	if (json_object_is_type(root, json_type_array))
+		results = root;
+	else if (json_object_is_type(root, json_type_object))
+	{
+		if (!json_object_object_get_ex(root, "results", &results) ||
+			!json_object_is_type(results, json_type_array))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("Vapi API returned an unexpected list page"),
+					 errdetail("Expected an object with a \"results\" array, got %s.",
+							   results == NULL ? "an object without \"results\"" :
+							   psprintf("\"results\" of type %s",
+										vapi_json_type_name(json_object_get_type(results))))));
+		if (json_object_object_get_ex(root, "metadata", &meta) &&
+			json_object_is_type(meta, json_type_object))
+		{
+			if (json_object_object_get_ex(meta, "itemsPerPage", &v) &&
+				json_object_is_type(v, json_type_int))
+				info->items_per_page = (int) Min(json_object_get_int64(v), PG_INT32_MAX);
+			if (json_object_object_get_ex(meta, "hasNextPage", &v) &&
+				json_object_is_type(v, json_type_boolean))
+				info->has_next_page = json_object_get_boolean(v) ? 1 : 0;
+			if (json_object_object_get_ex(meta, "totalItems", &v) &&
+				json_object_is_type(v, json_type_int))
+				info->total_items = json_object_get_int64(v);
+			if (json_object_object_get_ex(meta, "currentPage", &v) &&
+				json_object_is_type(v, json_type_int))
+				info->current_page = json_object_get_int64(v);
+		}
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("Vapi API returned an unexpected list page"),
+				 errdetail("Expected a JSON object or array, got a %s.",
+						   vapi_json_type_name(json_object_get_type(root)))));
+
+	page = MemoryContextAlloc(cxt, sizeof(VapiPage));
+	page->root = root;
+	page->results = results;
+	page->count = (int) json_object_array_length(results);
+	info->count = page->count;
+
+	/* Every element must be an object. */
+	for (i = 0; i < page->count; i++)
+	{
+		json_object *item = json_object_array_get_idx(results, i);
+
+		if (!json_object_is_type(item, json_type_object))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("Vapi API returned an unexpected list page"),
+					 errdetail("Element %d of the list is a %s, not an object.",
+							   i, vapi_json_type_name(json_object_get_type(item)))));
+	}
+	return page;
+}
+
+/*
+ * vapi_json_page_item
+ *		The i-th phone number of a page.
+ */
+VapiItem *
+vapi_json_page_item(VapiPage *page, int i)
+{
+	Assert(i >= 0 && i < page->count);
+	return (VapiItem *) json_object_array_get_idx(page->results, i);
+}
+
+/*
+ * vapi_json_item_string
+ *		A top-level string field of a phone number, or NULL if it is absent
+ *		or not a string.  The result points into the tree.
+ */
+const char *
+vapi_json_item_string(VapiItem *item, const char *key)
+{
+	json_object *v;
+
+	if (json_object_object_get_ex((json_object *) item, key, &v) &&
+		json_object_is_type(v, json_type_string))
+		return json_object_get_string(v);
+	return NULL;
+}
+
+/*
+ * vapi_json_item_id
+ *		The "id" of a phone number, or NULL.
+ */
+const char *
+vapi_json_item_id(VapiItem *item)
+{
+	return vapi_json_item_string(item, "id");
+}
+
+/*
+ * vapi_json_server_string
+ *		A JSON string value converted to the database encoding (and checked
+ *		to be valid in it).  The result may point into the tree.
+ */
+static char *
+vapi_json_server_string(json_object *v, int *lenp)
+{
+	const char *s = json_object_get_string(v);
+	int			len = json_object_get_string_len(v);
+	char	   *conv;
+
+	conv = pg_any_to_server(s, len, PG_UTF8);
+	if (conv != s)
+		len = strlen(conv);
+	*lenp = len;
+	return conv;
+}
+
+/*
+ * vapi_push_jsonb
+ *		Append a json-c value to a jsonb being built and return what
+ *		pushJsonbValue returned for its last token (the finished value,
+ *		once the top level is closed).  "depth" is the nesting level for
+ *		secret filtering (-1: no filtering) and "parent_key" the key of the
+ *		enclosing object at depth 1, to drop nested secrets.  The token
+ *		WJB_BEGIN_ARRAY asks for a top-level scalar.
+ */
+static JsonbValue *
+vapi_push_jsonb(JsonbParseState **state, json_object *v,
+				JsonbIteratorToken token, int depth, const char *parent_key)
+{
+	JsonbValue	jv;
+
+	check_stack_depth();
+
+	switch (json_object_get_type(v))
+	{
+		case json_type_object:
+			{
+				struct json_object_iter it;
+
+				pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
+				json_object_object_foreachC(v, it)
+				{
+					JsonbValue	k;
+					bool		secret = false;
+					int			i;
+
+					/* depth < 0 means: no secret filtering */
+					for (i = 0; depth >= 0 && i < lengthof(vapi_secret_paths); i++)
+					{
+						if (depth == 0 && vapi_secret_paths[i][1] == NULL &&
+							strcmp(it.key, vapi_secret_paths[i][0]) == 0)
+							secret = true;
+						if (depth == 1 && parent_key != NULL &&
+							vapi_secret_paths[i][1] != NULL &&
+							strcmp(parent_key, vapi_secret_paths[i][0]) == 0 &&
+							strcmp(it.key, vapi_secret_paths[i][1]) == 0)
+							secret = true;
+					}
+					if (secret)
+						continue;
+
+					k.type = jbvString;
+					k.val.string.val = pg_any_to_server(it.key, strlen(it.key),
+														PG_UTF8);
+					k.val.string.len = strlen(k.val.string.val);
+					pushJsonbValue(state, WJB_KEY, &k);
+					vapi_push_jsonb(state, it.val, WJB_VALUE,
+									depth >= 0 ? depth + 1 : -1,
+									depth == 0 ? it.key : NULL);
+				}
+				return pushJsonbValue(state, WJB_END_OBJECT, NULL);
+			}
+		case json_type_array:
+			{
+				size_t		n = json_object_array_length(v);
+				size_t		i;
+
+				pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
+				for (i = 0; i < n; i++)
+					vapi_push_jsonb(state, json_object_array_get_idx(v, i),
+									WJB_ELEM, depth >= 0 ? depth + 1 : -1,
+									NULL);
+				return pushJsonbValue(state, WJB_END_ARRAY, NULL);
+			}
+		case json_type_null:
+			jv.type = jbvNull;
+			break;
+		case json_type_boolean:
+			jv.type = jbvBool;
+			jv.val.boolean = json_object_get_boolean(v);
+			break;
+		case json_type_int:
+			jv.type = jbvNumeric;
+			jv.val.numeric = int64_to_numeric(json_object_get_int64(v));
+			break;
+		case json_type_double:
+			{
+				const char *text = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+
+				jv.type = jbvNumeric;
+				jv.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
+																	 CStringGetDatum(text),
+																	 ObjectIdGetDatum(InvalidOid),
+																	 Int32GetDatum(-1)));
+				break;
+			}
+		case json_type_string:
+			{
+				int			len;
+
+				jv.type = jbvString;
+				jv.val.string.val = vapi_json_server_string(v, &len);
+				jv.val.string.len = len;
+				break;
+			}
+	}
+
+	if (token == WJB_BEGIN_ARRAY)
+	{
+		/* a scalar at top level: jsonb stores it as a raw-scalar array */
+		JsonbValue	arr;
+
+		arr.type = jbvArray;
+		arr.val.array.rawScalar = true;
+		arr.val.array.nElems = 1;
+		arr.val.array.elems = NULL;
+		pushJsonbValue(state, WJB_BEGIN_ARRAY, &arr);
+		pushJsonbValue(state, WJB_ELEM, &jv);
+		return pushJsonbValue(state, WJB_END_ARRAY, NULL);
+	}
+	return pushJsonbValue(state, token, &jv);
+}
+
+/*
+ * vapi_json_to_jsonb
+ *		A json-c value as a jsonb Datum, built directly (no text round
+ *		trip).  With "filter_secrets" the secret fields are left out.
+ */
+static Datum
+vapi_json_to_jsonb(json_object *v, bool filter_secrets)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *res;
+	json_type	t = json_object_get_type(v);
+
+	if (t == json_type_object || t == json_type_array)
+		res = vapi_push_jsonb(&state, v, WJB_VALUE, filter_secrets ? 0 : -1,
+							  NULL);
+	else
+		res = vapi_push_jsonb(&state, v, WJB_BEGIN_ARRAY, -1, NULL);
+	return JsonbPGetDatum(JsonbValueToJsonb(res));
+}
+
+/*
+ * vapi_json_to_datum
+ *		Convert one JSON value (not null) to the type of a column.
+ */
+static Datum
+vapi_json_to_datum(json_object *v, VapiColumn *col)
+{
+	json_type	t = json_object_get_type(v);
+	char	   *str;
+	int			len;
+
+	if (col->typid == JSONBOID)
+		return vapi_json_to_jsonb(v, false);
+
+	if (col->typid == BOOLOID && t == json_type_boolean)
+		return BoolGetDatum(json_object_get_boolean(v));
+
+	if (t == json_type_string)
+		str = vapi_json_server_string(v, &len);
+	else if (t == json_type_object || t == json_type_array)
+	{
+		const char *text;
+
+		if (col->typid != TEXTOID && col->typid != JSONOID &&
+			col->typid != VARCHAROID)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("cannot convert a JSON %s to type %s",
+							vapi_json_type_name(t),
+							format_type_with_typemod(col->typid, col->typmod)),
+					 errhint("Declare the column as jsonb, or point its \"key\" option at a scalar field.")));
+		text = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+											  JSON_C_TO_STRING_NOSLASHESCAPE);
+
+		str = pg_any_to_server(text, strlen(text), PG_UTF8);
+		len = strlen(str);
+	}
+	else
+	{
+		/* number or boolean: its JSON text */
+		str = (char *) json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+		len = strlen(str);
+	}
+
+	if (col->typid == TEXTOID)
+		return PointerGetDatum(cstring_to_text_with_len(str, len));
+
+	return InputFunctionCall(&col->typinput, str, col->typioparam, col->typmod);
+}
+
+/*
+ * vapi_conv_error_callback
+ *		Error context of a value conversion: names the column, its key,
+ *		the foreign table and the phone number's id.
+ */
+static void
+vapi_conv_error_callback(void *arg)
+{
+	VapiConvContext *ctx = (VapiConvContext *) arg;
+
+	if (ctx->column == NULL)
+		return;
+	errcontext("column \"%s\" (key \"%s\") of foreign table \"%s\", phone number id \"%s\"",
+			   ctx->column->attname,
+			   ctx->column->kind == VAPI_COL_ATTRS ? "(whole object)" : ctx->column->key,
+			   ctx->relname,
+			   ctx->rowid ? ctx->rowid : "(none)");
+}
+
+/*
+ * vapi_json_item_to_datums
+ *		Fill values[]/nulls[] (indexed by attnum - 1) for the given columns
+ *		from one phone-number object.  Columns not listed are untouched.
+ *		An absent field and a JSON null both read as SQL NULL.
+ */
+void
+vapi_json_item_to_datums(VapiItem *item, VapiColumn *columns, int ncolumns,
+						 const char *relname, Datum *values, bool *nulls)
+{
+	json_object *obj = (json_object *) item;
+	VapiConvContext ctx;
+	ErrorContextCallback errcb;
+	int			i;
+
+	ctx.relname = relname;
+	ctx.rowid = vapi_json_item_id(item);
+	ctx.column = NULL;
+	errcb.callback = vapi_conv_error_callback;
+	errcb.arg = &ctx;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+
+	for (i = 0; i < ncolumns; i++)
+	{
+		VapiColumn *col = &columns[i];
+		int			att = col->attnum - 1;
+		json_object *v = obj;
+		int			j;
+
+		ctx.column = col;
+
+		if (col->kind == VAPI_COL_ATTRS)
+		{
+			Datum		jb = vapi_json_to_jsonb(obj, true);
+
+			/* a json-typed attrs column gets the text of the same value */
+			if (col->typid != JSONBOID)
+				jb = InputFunctionCall(&col->typinput,
+									   DatumGetCString(DirectFunctionCall1(jsonb_out, jb)),
+									   col->typioparam, col->typmod);
+			values[att] = jb;
+			nulls[att] = false;
+			continue;
+		}
+
+		for (j = 0; j < col->npath && v != NULL; j++)
+		{
+			json_object *next;
+
+			if (!json_object_is_type(v, json_type_object) ||
+				!json_object_object_get_ex(v, col->path[j], &next))
+				v = NULL;
+			else
+				v = next;
+		}
+
+		if (v == NULL || json_object_is_type(v, json_type_null))
+		{
+			values[att] = (Datum) 0;
+			nulls[att] = true;
+			continue;
+		}
+		values[att] = vapi_json_to_datum(v, col);
+		nulls[att] = false;
+	}
+
+	error_context_stack = errcb.previous;
+}
+
+/*
+ * vapi_json_error_message
+ *		Vapi's "message" from an error body (a string, or an array of
+ *		strings joined with "; "), or NULL if the body is not of that shape.
+ */
+char *
+vapi_json_error_message(const char *buf, size_t len)
+{
+	MemoryContext tmp;
+	MemoryContext oldcxt = CurrentMemoryContext;
+	json_object *root;
+	json_object *msg;
+	char	   *errdesc = NULL;
+	char	   *result = NULL;
+
+	if (buf == NULL || len == 0)
+		return NULL;
+
+	tmp = AllocSetContextCreate(CurrentMemoryContext, "vapi_fdw error body",
+								ALLOCSET_SMALL_SIZES);
+	root = vapi_json_parse_owned(buf, len, tmp, &errdesc);
+	if (root != NULL && json_object_is_type(root, json_type_object) &&
+		json_object_object_get_ex(root, "message", &msg))
+	{
+		StringInfoData out;
+
+		MemoryContextSwitchTo(oldcxt);
+		initStringInfo(&out);
+		if (json_object_is_type(msg, json_type_string))
+			appendStringInfoString(&out, json_object_get_string(msg));
+		else if (json_object_is_type(msg, json_type_array))
+		{
+			size_t		n = json_object_array_length(msg);
+			size_t		i;
+
+			for (i = 0; i < n; i++)
+			{
+				json_object *e = json_object_array_get_idx(msg, i);
+
+				if (out.len > 0)
+					appendStringInfoString(&out, "; ");
+				appendStringInfoString(&out,
+									   json_object_is_type(e, json_type_string) ?
+									   json_object_get_string(e) :
+									   json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN));
+			}
+		}
+		if (out.len > 0)
+			result = pg_any_to_server(out.data, out.len, PG_UTF8);
+	}
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(tmp);
+	return result;
+}

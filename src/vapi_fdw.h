@@ -1,0 +1,226 @@
+/*-------------------------------------------------------------------------
+ *
+ * vapi_fdw.h
+ *		  Shared definitions for the Vapi phone-number foreign data wrapper.
+ *
+ * The wrapper is split the way postgres_fdw is: option handling, request
+ * building (deparse), the HTTP transport, the per-backend connection cache,
+ * JSON handling, IMPORT FOREIGN SCHEMA, and the planner/executor callbacks.
+ * Only http.c includes curl and only json.c includes json-c; everything
+ * else talks to them through the opaque types declared here.
+ *
+ * src/vapi_fdw.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef VAPI_FDW_H
+#define VAPI_FDW_H
+
+#include "fmgr.h"
+#include "foreign/foreign.h"
+#include "lib/stringinfo.h"
+#include "nodes/pathnodes.h"
+#include "utils/palloc.h"
+
+#ifndef VAPI_FDW_VERSION
+#define VAPI_FDW_VERSION "0.1"
+#endif
+
+/* The two hosts a non-superuser may point a server at. */
+#define VAPI_DEFAULT_URL		"https://api.vapi.ai"
+#define VAPI_EU_URL				"https://api.eu.vapi.ai"
+
+/* Remote paths. */
+#define VAPI_PATH_LIST			"/v2/phone-number"
+#define VAPI_PATH_ITEM			"/phone-number"
+
+/* Defaults and limits of the server options. */
+#define VAPI_DEFAULT_CONNECT_TIMEOUT_MS	10000
+#define VAPI_DEFAULT_TIMEOUT_MS			30000
+#define VAPI_DEFAULT_MAX_RETRIES		3
+#define VAPI_DEFAULT_PAGE_SIZE			1000
+#define VAPI_MAX_PAGE_SIZE				1000
+#define VAPI_DEFAULT_MAX_RESPONSE_BYTES	(32 * 1024 * 1024)
+
+/*
+ * Options of a foreign server, with defaults filled in.
+ */
+typedef struct VapiServerOptions
+{
+	char	   *url;			/* base URL, no trailing slash */
+	int			connect_timeout_ms;
+	int			timeout_ms;
+	int			max_retries;
+	int			page_size;
+	int64		max_response_bytes;
+} VapiServerOptions;
+
+/*
+ * How one column of a foreign table is filled from a phone-number object.
+ */
+typedef enum VapiColumnKind
+{
+	VAPI_COL_PATH,				/* a field, or a dotted path into objects */
+	VAPI_COL_ATTRS				/* the whole object, secrets removed */
+} VapiColumnKind;
+
+typedef struct VapiColumn
+{
+	AttrNumber	attnum;			/* 1-based attribute number */
+	char	   *attname;		/* column name, for error messages */
+	VapiColumnKind kind;
+	char	  **path;			/* JSON keys to follow (VAPI_COL_PATH) */
+	int			npath;
+	char	   *key;			/* the path as written, for messages */
+	Oid			typid;
+	int32		typmod;
+	FmgrInfo	typinput;		/* the type's input function */
+	Oid			typioparam;
+} VapiColumn;
+
+/*
+ * Counters of what a scan actually did, shown by EXPLAIN ANALYZE.
+ */
+typedef struct VapiStats
+{
+	int64		requests;		/* HTTP requests sent, retries included */
+	int64		retries;		/* of which were retries */
+	int64		pages;			/* list pages received */
+	int64		rows;			/* objects received from the API */
+	int64		bytes;			/* response body bytes received */
+} VapiStats;
+
+/* ----------------------------------------------------------------
+ * http.c: the transport.  Only this file includes curl.
+ * ----------------------------------------------------------------
+ */
+typedef struct VapiHttp VapiHttp;
+
+/* Outcome of a request at the transport level. */
+typedef enum VapiHttpResult
+{
+	VAPI_HTTP_OK,				/* an HTTP response was received */
+	VAPI_HTTP_CONNECT_FAILED,	/* could not resolve or connect */
+	VAPI_HTTP_TIMEOUT,			/* connect or request timeout */
+	VAPI_HTTP_TOO_LARGE,		/* body over max_response_bytes */
+	VAPI_HTTP_TRANSPORT_ERROR	/* any other transport failure */
+} VapiHttpResult;
+
+typedef struct VapiHttpRequest
+{
+	const char *method;			/* GET, POST, PATCH, DELETE */
+	const char *url;			/* full URL */
+	const char *body;			/* request body or NULL */
+	size_t		body_len;
+	int			connect_timeout_ms;
+	int			timeout_ms;
+	int			max_retries;	/* retries on 429/502/503/504/transport */
+	bool		retry_safe;		/* may the request be sent again? */
+	int64		max_response_bytes;
+} VapiHttpRequest;
+
+typedef struct VapiHttpResponse
+{
+	VapiHttpResult result;
+	long		status;			/* HTTP status, 0 if none */
+	char	   *body;			/* NUL-terminated, palloc'd */
+	size_t		body_len;
+	char	   *content_type;	/* palloc'd or NULL */
+	char	   *transport_error;	/* palloc'd curl message or NULL */
+	int			attempts;		/* requests sent, retries included */
+	long		retry_after_ms; /* last Retry-After seen, -1 if none */
+	bool		gave_up_early;	/* a retry would pass statement_timeout */
+} VapiHttpResponse;
+
+extern void vapi_http_global_init(void);
+extern VapiHttp *vapi_http_create(MemoryContext cxt, const char *api_key);
+extern void vapi_http_perform(VapiHttp *http, const VapiHttpRequest *req,
+							  VapiHttpResponse *resp, MemoryContext resp_cxt);
+extern bool vapi_http_url_is_valid(const char *url, char **why);
+extern bool vapi_http_url_is_vapi(const char *url);
+
+/* ----------------------------------------------------------------
+ * connection.c: per-backend handle cache and error translation.
+ * ----------------------------------------------------------------
+ */
+typedef struct VapiConn VapiConn;
+
+/* Flags for vapi_request(). */
+#define VAPI_REQ_ALLOW_404		0x01	/* a 404 is an answer, not an error */
+
+extern VapiConn *vapi_get_connection(ForeignServer *server, Oid userid);
+extern const VapiServerOptions *vapi_connection_options(VapiConn *conn);
+extern void vapi_request(VapiConn *conn, const char *method,
+						 const char *path_and_query,
+						 const char *body, size_t body_len,
+						 int flags, VapiHttpResponse *resp,
+						 MemoryContext resp_cxt, VapiStats *stats);
+extern char *vapi_redact(VapiConn *conn, const char *text);
+
+/* ----------------------------------------------------------------
+ * option.c
+ * ----------------------------------------------------------------
+ */
+extern void vapi_get_server_options(ForeignServer *server,
+									VapiServerOptions *opts);
+extern char *vapi_column_key(Oid relid, AttrNumber attnum,
+							 const char *attname, bool *is_explicit);
+extern char *vapi_camel_case(const char *name);
+extern Datum vapi_fdw_validator(PG_FUNCTION_ARGS);
+
+/* ----------------------------------------------------------------
+ * deparse.c: the request a scan sends (strings only, no network).
+ * ----------------------------------------------------------------
+ */
+typedef struct VapiListRequest
+{
+	int			limit;			/* page size */
+	int			page;			/* 1-based page number, 1 = omit */
+	const char *created_le;		/* keyset bound, or NULL */
+} VapiListRequest;
+
+extern char *vapi_deparse_list_request(const VapiListRequest *req);
+extern void vapi_append_query_param(StringInfo buf, const char *name,
+									const char *value);
+
+/* ----------------------------------------------------------------
+ * json.c: the only file that includes json-c.
+ * ----------------------------------------------------------------
+ */
+typedef struct VapiPage VapiPage;
+typedef struct VapiItem VapiItem;	/* one phone-number object */
+
+/* What the metadata of a v2 list page says about further pages. */
+typedef struct VapiPageInfo
+{
+	int			count;			/* number of results on this page */
+	int			items_per_page; /* metadata.itemsPerPage, or -1 */
+	int			has_next_page;	/* 1, 0, or -1 when absent */
+	int64		total_items;	/* metadata.totalItems, or -1 */
+	int64		current_page;	/* metadata.currentPage, or -1 */
+} VapiPageInfo;
+
+extern VapiPage *vapi_json_parse_page(const char *buf, size_t len,
+									  MemoryContext cxt, VapiPageInfo *info);
+extern VapiItem *vapi_json_page_item(VapiPage *page, int i);
+extern const char *vapi_json_item_id(VapiItem *item);
+extern const char *vapi_json_item_string(VapiItem *item, const char *key);
+extern void vapi_json_item_to_datums(VapiItem *item, VapiColumn *columns,
+									 int ncolumns, const char *relname,
+									 Datum *values, bool *nulls);
+extern char *vapi_json_error_message(const char *buf, size_t len);
+
+/* ----------------------------------------------------------------
+ * import.c
+ * ----------------------------------------------------------------
+ */
+extern List *vapiImportForeignSchema(ImportForeignSchemaStmt *stmt,
+									 Oid serverOid);
+
+/* ----------------------------------------------------------------
+ * vapi_fdw.c
+ * ----------------------------------------------------------------
+ */
+extern bool vapi_parse_timestamp(const char *s, int64 *usecs);
+
+#endif							/* VAPI_FDW_H */
