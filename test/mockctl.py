@@ -1,0 +1,301 @@
+#!/usr/bin/env python3
+# mockctl.py - command-line client for the control API of vapi_mock.py.
+#
+# Meant for shell scripts and for psql's \! in regression tests, so every
+# command prints deterministic, stable text (no timestamps, no ports except
+# where the URL itself is asked for by wait-ready).
+#
+# The mock's base URL comes from --url or the VAPI_MOCK_URL environment
+# variable (e.g. http://127.0.0.1:54321).
+#
+# Commands:
+#   reset [--count N] [--seed S]      regenerate the data set, clear everything
+#   requests [--clear] [--body] [--conn]
+#                                     one line per logged API request
+#   clear                             clear the request log
+#   count [--match PREFIX]            number of logged requests
+#   stats                             requests=N connections=M numbers=K
+#   fault JSON | faults-clear         install fault rule(s) / remove them all
+#   mutate JSON | mutations | mutations-clear
+#                                     install mutation rule(s) / show what was
+#                                     created and deleted / remove the rules
+#   put JSON                          plant raw objects (replace by id)
+#   dump                              every number, one JSON object per line
+#   get ID                            one number, or "not found"
+#   wait-ready --port-file FILE [--timeout 10]
+#                                     wait for a starting mock, print its URL
+#
+# Exits non-zero with a one-line message on stderr when the mock cannot be
+# reached or answers an error.  Python 3 standard library only.
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+TIMEOUT = 60
+
+
+class CtlError(Exception):
+    """A failure to report on stderr (one line) with a non-zero exit."""
+
+
+def out(line):
+    """Print one line to stdout as UTF-8, whatever the locale says."""
+    sys.stdout.buffer.write(line.encode("utf-8") + b"\n")
+
+
+def compact(value):
+    """Compact JSON with sorted keys (stable text for expected files)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False)
+
+
+def call(base, method, path, payload=None, allow_404=False):
+    """Send one request to the mock and return the decoded JSON answer.
+
+    Returns None for a 404 when allow_404 is set."""
+    data = None
+    headers = {"Accept": "application/json"}
+    if payload is not None:
+        data = json.dumps(payload).encode("utf-8")
+        headers["Content-Type"] = "application/json"
+    req = urllib.request.Request(base.rstrip("/") + path, data=data,
+                                 headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
+            body = resp.read()
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404 and allow_404:
+            return None
+        detail = ""
+        try:
+            detail = json.loads(exc.read().decode("utf-8")).get("message", "")
+        except (ValueError, AttributeError, OSError):
+            pass
+        raise CtlError("the mock answered %d to %s %s%s"
+                       % (exc.code, method, path,
+                          (": %s" % detail) if detail else ""))
+    except (urllib.error.URLError, OSError) as exc:
+        raise CtlError("the mock is unreachable (%s)" % getattr(
+            exc, "reason", exc).__class__.__name__)
+    try:
+        return json.loads(body.decode("utf-8")) if body else None
+    except ValueError:
+        raise CtlError("the mock answered invalid JSON to %s %s"
+                       % (method, path))
+
+
+def parse_json_arg(text, what):
+    """Parse a JSON command-line argument; an object becomes [object]."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise CtlError("%s is not valid JSON: %s" % (what, exc))
+    return [value] if isinstance(value, dict) else value
+
+
+def base_url(args):
+    """The mock's base URL from --url or VAPI_MOCK_URL."""
+    url = args.url or os.environ.get("VAPI_MOCK_URL")
+    if not url:
+        raise CtlError("no mock URL: set VAPI_MOCK_URL or pass --url")
+    return url
+
+
+def cmd_reset(args):
+    """reset: regenerate the data set and clear log, faults, mutations."""
+    payload = {}
+    if args.count is not None:
+        payload["count"] = args.count
+    if args.seed is not None:
+        payload["seed"] = args.seed
+    call(base_url(args), "POST", "/__mock/reset", payload)
+
+
+def cmd_requests(args):
+    """requests: print the request log, one request per line."""
+    base = base_url(args)
+    for entry in call(base, "GET", "/__mock/requests"):
+        line = "%s %s" % (entry["method"], entry["path"])
+        if args.conn:
+            line = "conn=%s %s" % (entry["conn"], line)
+        if args.body and entry.get("body") is not None:
+            line += " " + compact(entry["body"])
+        if args.headers:
+            line += " [auth=%s ua=%s gzip=%s%s]" % (
+                entry.get("auth"), entry.get("user_agent"),
+                "yes" if "gzip" in (entry.get("accept_encoding") or "") else "no",
+                (" ctype=%s" % entry["content_type"]) if entry.get("content_type") else "")
+        out(line)
+    if args.clear:
+        call(base, "DELETE", "/__mock/requests")
+
+
+def cmd_clear(args):
+    """clear: empty the request log."""
+    call(base_url(args), "DELETE", "/__mock/requests")
+
+
+def cmd_count(args):
+    """count: number of logged requests, optionally by 'METHOD path' prefix."""
+    entries = call(base_url(args), "GET", "/__mock/requests")
+    if args.match:
+        entries = [e for e in entries
+                   if ("%s %s" % (e["method"], e["path"])).startswith(args.match)]
+    out(str(len(entries)))
+
+
+def cmd_stats(args):
+    """stats: request, connection and number counts."""
+    s = call(base_url(args), "GET", "/__mock/stats")
+    out("requests=%d connections=%d numbers=%d"
+        % (s["requests"], s["connections"], s["numbers"]))
+
+
+def cmd_fault(args):
+    """fault: append fault rule(s)."""
+    call(base_url(args), "POST", "/__mock/faults",
+         parse_json_arg(args.json, "the fault rule"))
+
+
+def cmd_faults_clear(args):
+    """faults-clear: remove every fault rule."""
+    call(base_url(args), "DELETE", "/__mock/faults")
+
+
+def cmd_mutate(args):
+    """mutate: append mutation rule(s)."""
+    call(base_url(args), "POST", "/__mock/mutations",
+         parse_json_arg(args.json, "the mutation rule"))
+
+
+def cmd_mutations(args):
+    """mutations: how many numbers the mutation rules created and deleted."""
+    m = call(base_url(args), "GET", "/__mock/mutations")
+    out("created=%d deleted=%d" % (len(m["created"]), len(m["deleted"])))
+
+
+def cmd_mutations_clear(args):
+    """mutations-clear: remove every mutation rule."""
+    call(base_url(args), "DELETE", "/__mock/mutations")
+
+
+def cmd_put(args):
+    """put: plant raw objects in the store (replacing by id)."""
+    call(base_url(args), "POST", "/__mock/numbers",
+         parse_json_arg(args.json, "the objects"))
+
+
+def cmd_dump(args):
+    """dump: every stored number, newest first, one JSON object per line."""
+    for obj in call(base_url(args), "GET", "/__mock/numbers"):
+        out(compact(obj))
+
+
+def cmd_get(args):
+    """get: one stored number as JSON, or 'not found'."""
+    obj = call(base_url(args), "GET", "/__mock/numbers/"
+               + urllib.parse.quote(args.id, safe=""), allow_404=True)
+    out("not found" if obj is None else compact(obj))
+
+
+def cmd_wait_ready(args):
+    """wait-ready: wait for the port file and a live mock, print its URL."""
+    deadline = time.monotonic() + args.timeout
+    while True:
+        port = None
+        try:
+            with open(args.port_file) as f:
+                text = f.read().strip()
+            if text.isdigit():
+                port = int(text)
+        except OSError:
+            pass
+        if port:
+            url = "http://%s:%d" % (args.host, port)
+            try:
+                call(url, "GET", "/__mock/stats")
+                out(url)
+                return
+            except CtlError:
+                pass
+        if time.monotonic() >= deadline:
+            raise CtlError("the mock did not become ready within %g s"
+                           % args.timeout)
+        time.sleep(0.05)
+
+
+def main(argv=None):
+    """Parse the command line and run one command."""
+    ap = argparse.ArgumentParser(prog="mockctl.py",
+                                 description="Control the Vapi API mock.")
+    ap.add_argument("--url", help="mock base URL (default: $VAPI_MOCK_URL)")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("reset")
+    p.add_argument("--count", type=int)
+    p.add_argument("--seed", type=int)
+    p.set_defaults(func=cmd_reset)
+
+    p = sub.add_parser("requests")
+    p.add_argument("--clear", action="store_true")
+    p.add_argument("--body", action="store_true")
+    p.add_argument("--conn", action="store_true")
+    p.add_argument("--headers", action="store_true",
+                   help="append auth state, User-Agent, gzip and Content-Type")
+    p.set_defaults(func=cmd_requests)
+
+    sub.add_parser("clear").set_defaults(func=cmd_clear)
+
+    p = sub.add_parser("count")
+    p.add_argument("--match")
+    p.set_defaults(func=cmd_count)
+
+    sub.add_parser("stats").set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("fault")
+    p.add_argument("json")
+    p.set_defaults(func=cmd_fault)
+    sub.add_parser("faults-clear").set_defaults(func=cmd_faults_clear)
+
+    p = sub.add_parser("mutate")
+    p.add_argument("json")
+    p.set_defaults(func=cmd_mutate)
+    sub.add_parser("mutations").set_defaults(func=cmd_mutations)
+    sub.add_parser("mutations-clear").set_defaults(func=cmd_mutations_clear)
+
+    p = sub.add_parser("put")
+    p.add_argument("json")
+    p.set_defaults(func=cmd_put)
+
+    sub.add_parser("dump").set_defaults(func=cmd_dump)
+
+    p = sub.add_parser("get")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_get)
+
+    p = sub.add_parser("wait-ready")
+    p.add_argument("--port-file", required=True)
+    p.add_argument("--timeout", type=float, default=10)
+    p.add_argument("--host", default="127.0.0.1")
+    p.set_defaults(func=cmd_wait_ready)
+
+    args = ap.parse_args(argv)
+    try:
+        args.func(args)
+    except CtlError as exc:
+        sys.stderr.write("mockctl: %s\n" % exc)
+        return 1
+    except BrokenPipeError:
+        return 1
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
