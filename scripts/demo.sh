@@ -1,0 +1,57 @@
+#!/bin/bash
+# demo.sh - show vapi_fdw doing its main job.
+#
+# Installs what is missing, builds and installs the extension, starts a
+# throwaway PostgreSQL cluster, and queries the phone numbers of a Vapi
+# organisation with SQL: the local mock of the API by default, or the real
+# API when VAPI_API_KEY is set (VAPI_URL picks the region, default
+# https://api.vapi.ai).  Everything is stopped and removed at the end.
+#
+# Usage: scripts/demo.sh                      (mock organisation)
+#        VAPI_API_KEY=... scripts/demo.sh     (your organisation)
+
+source "$(dirname "$0")/lib.sh"
+
+vapi_install_deps
+vapi_make_tmp
+vapi_build_install
+
+if [ -n "${VAPI_API_KEY:-}" ]; then
+	url=${VAPI_URL:-https://api.vapi.ai}
+	key=$VAPI_API_KEY
+	log "using the Vapi API at $url"
+else
+	vapi_start_mock --count 2500 --seed 1
+	url=$VAPI_MOCK_URL
+	key=$VAPI_MOCK_KEY
+fi
+vapi_start_cluster
+
+psql=("$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres)
+
+# The key goes in through a psql variable, never on a command line.
+VAPI_DEMO_URL=$url VAPI_DEMO_KEY=$key "${psql[@]}" <<'SQL'
+\getenv url VAPI_DEMO_URL
+\getenv key VAPI_DEMO_KEY
+CREATE EXTENSION vapi_fdw;
+CREATE SERVER vapi FOREIGN DATA WRAPPER vapi_fdw OPTIONS (url :'url');
+CREATE USER MAPPING FOR CURRENT_USER SERVER vapi OPTIONS (api_key :'key');
+IMPORT FOREIGN SCHEMA vapi FROM SERVER vapi INTO public;
+\echo
+\echo '-- How many numbers per provider?'
+\echo 'SELECT provider, count(*) FROM phone_numbers GROUP BY 1 ORDER BY 2 DESC;'
+SELECT provider, count(*) FROM phone_numbers GROUP BY 1 ORDER BY 2 DESC;
+\echo '-- The five newest numbers'
+\echo 'SELECT number, name, provider, status, created_at FROM phone_numbers ORDER BY created_at DESC LIMIT 5;'
+SELECT number, name, provider, status, created_at FROM phone_numbers ORDER BY created_at DESC LIMIT 5;
+\echo '-- Join with a local CRM table'
+CREATE TABLE crm_accounts AS
+  SELECT 'Account ' || row_number() OVER (ORDER BY created_at) AS account, id AS vapi_id
+  FROM phone_numbers ORDER BY created_at LIMIT 3;
+\echo 'SELECT c.account, p.number, p.provider FROM crm_accounts c JOIN phone_numbers p ON p.id = c.vapi_id;'
+SELECT c.account, p.number, p.provider FROM crm_accounts c JOIN phone_numbers p ON p.id = c.vapi_id ORDER BY 1;
+\echo '-- What the scan sent'
+\echo 'EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT count(*) FROM phone_numbers;'
+EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT count(*) FROM phone_numbers;
+SQL
+log "demo finished"

@@ -1,0 +1,137 @@
+# lib.sh - shared shell functions of the vapi_fdw scripts.
+#
+# Sourced by scripts/test.sh, scripts/demo.sh and scripts/bench.sh.  They
+# install what is missing (Debian packages), build and install the
+# extension, and start a throwaway PostgreSQL cluster and the local mock of
+# the Vapi API, which vapi_cleanup stops again (it is installed as an EXIT
+# trap, so it runs on failure too).
+
+set -euo pipefail
+
+VAPI_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG_MAJOR=${PG_MAJOR:-15}
+PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+PG_CONFIG=$PG_BIN/pg_config
+export PG_CONFIG
+
+VAPI_TMP=""
+VAPI_MOCK_PID=""
+VAPI_PG_STARTED=""
+VAPI_MOCK_KEY=${VAPI_MOCK_KEY:-mock-secret-key-0123456789abcdef}
+
+# log MESSAGE: progress line on stderr.
+log() {
+	echo "==> $*" >&2
+}
+
+# vapi_install_deps: install the Debian packages the build, the cluster and
+# the mock need, if any is missing.  Safe to run again.
+vapi_install_deps() {
+	local pkgs="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-client-$PG_MAJOR
+		libcurl4-openssl-dev libjson-c-dev python3 gcc make util-linux procps"
+	local missing=""
+	local p
+	for p in $pkgs; do
+		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+			missing="$missing $p"
+		fi
+	done
+	if [ -n "$missing" ]; then
+		if [ "$(id -u)" != 0 ]; then
+			echo "missing packages:$missing (run as root to install them)" >&2
+			exit 1
+		fi
+		log "installing:$missing"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		# the cluster is ours to start: do not let the package start one
+		if [ ! -e /usr/sbin/policy-rc.d ]; then
+			printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+			chmod +x /usr/sbin/policy-rc.d
+			apt-get install -y -qq --no-install-recommends $missing >/dev/null
+			rm -f /usr/sbin/policy-rc.d
+		else
+			apt-get install -y -qq --no-install-recommends $missing >/dev/null
+		fi
+	fi
+}
+
+# vapi_build_install: build with warnings as errors and install.
+vapi_build_install() {
+	log "building vapi_fdw"
+	make -C "$VAPI_ROOT" -s WERROR=1 PG_CONFIG="$PG_CONFIG" >/dev/null
+	make -C "$VAPI_ROOT" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
+}
+
+# vapi_free_port: print a free TCP port on the loopback interface.
+vapi_free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# vapi_cleanup: stop the cluster and the mock, remove the temporary folder.
+vapi_cleanup() {
+	local rc=$?
+	if [ -n "$VAPI_PG_STARTED" ] && [ -n "$VAPI_TMP" ]; then
+		runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$VAPI_TMP/data" -m immediate stop >/dev/null 2>&1 || true
+	fi
+	if [ -n "$VAPI_MOCK_PID" ]; then
+		kill "$VAPI_MOCK_PID" 2>/dev/null || true
+		wait "$VAPI_MOCK_PID" 2>/dev/null || true
+	fi
+	if [ -n "$VAPI_TMP" ] && [ -d "$VAPI_TMP" ]; then
+		rm -rf "$VAPI_TMP"
+	fi
+	exit $rc
+}
+
+# vapi_make_tmp: the temporary folder for the cluster, its socket and the
+# mock's port file; readable by the postgres user.
+vapi_make_tmp() {
+	VAPI_TMP=$(mktemp -d /tmp/vapi_fdw.XXXXXX)
+	chmod 755 "$VAPI_TMP"
+	trap vapi_cleanup EXIT
+	trap 'exit 130' INT TERM
+}
+
+# vapi_start_cluster [extra postgres -c settings...]: initdb and start a
+# cluster as the postgres OS user on a free port, socket in $VAPI_TMP.
+# Exports PGHOST, PGPORT, PGUSER for psql and pg_regress.
+vapi_start_cluster() {
+	local port
+	port=$(vapi_free_port)
+	log "starting PostgreSQL $PG_MAJOR on port $port"
+	chown postgres "$VAPI_TMP"
+	if ! runuser -u postgres -- "$PG_BIN/initdb" -D "$VAPI_TMP/data" -U postgres \
+		--auth=trust --encoding=UTF8 --locale=C --no-sync >"$VAPI_TMP/initdb.log" 2>&1; then
+		cat "$VAPI_TMP/initdb.log" >&2
+		return 1
+	fi
+	{
+		echo "listen_addresses = ''"
+		echo "port = $port"
+		echo "unix_socket_directories = '$VAPI_TMP'"
+		echo "fsync = off"
+		echo "shared_buffers = 64MB"
+		echo "log_line_prefix = '%m [%p] '"
+		local s
+		for s in "$@"; do echo "$s"; done
+	} >> "$VAPI_TMP/data/postgresql.conf"
+	if ! runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$VAPI_TMP/data" -l "$VAPI_TMP/server.log" -w start >/dev/null; then
+		cat "$VAPI_TMP/server.log" >&2
+		return 1
+	fi
+	VAPI_PG_STARTED=1
+	export PGHOST="$VAPI_TMP" PGPORT="$port" PGUSER=postgres
+}
+
+# vapi_start_mock [mock options...]: start the local Vapi mock on a free
+# loopback port.  Exports VAPI_MOCK_URL and VAPI_MOCK_KEY.
+vapi_start_mock() {
+	python3 "$VAPI_ROOT/test/vapi_mock.py" --host 127.0.0.1 --port 0 \
+		--port-file "$VAPI_TMP/mock.port" --key "$VAPI_MOCK_KEY" "$@" \
+		>"$VAPI_TMP/mock.log" 2>&1 &
+	VAPI_MOCK_PID=$!
+	VAPI_MOCK_URL=$(python3 "$VAPI_ROOT/test/mockctl.py" wait-ready --port-file "$VAPI_TMP/mock.port" --timeout 30)
+	export VAPI_MOCK_URL VAPI_MOCK_KEY
+	log "mock Vapi API at $VAPI_MOCK_URL"
+}
