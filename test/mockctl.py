@@ -9,7 +9,10 @@
 # variable (e.g. http://127.0.0.1:54321).
 #
 # Commands:
-#   reset [--count N] [--seed S]      regenerate the data set, clear everything
+#   reset [--count N] [--seed S] [--max-step N] [--newest now|ISO]
+#                                     regenerate the data set, clear everything
+#                                     (options left out take the mock's
+#                                     command-line values)
 #   requests [--clear] [--body] [--conn]
 #                                     one line per logged API request
 #   clear                             clear the request log
@@ -114,6 +117,10 @@ def cmd_reset(args):
         payload["count"] = args.count
     if args.seed is not None:
         payload["seed"] = args.seed
+    if args.max_step is not None:
+        payload["max_step"] = args.max_step
+    if args.newest is not None:
+        payload["newest"] = args.newest
     call(base_url(args), "POST", "/__mock/reset", payload)
 
 
@@ -240,6 +247,10 @@ def main(argv=None):
     p = sub.add_parser("reset")
     p.add_argument("--count", type=int)
     p.add_argument("--seed", type=int)
+    p.add_argument("--max-step", type=int,
+                   help="largest gap between consecutive createdAt values (s)")
+    p.add_argument("--newest", metavar="now|ISO",
+                   help="put the newest createdAt in this second")
     p.set_defaults(func=cmd_reset)
 
     p = sub.add_parser("requests")

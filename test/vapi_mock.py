@@ -4,19 +4,29 @@
 # It serves the phone-number endpoints of the public API (GET /phone-number,
 # GET /v2/phone-number, GET/PATCH/DELETE /phone-number/{id}, POST
 # /phone-number and the legacy POST /phone-number/buy) over HTTP/1.1 with
-# keep-alive, from a synthetic data set that is fully determined by --seed and
-# --count.  Requests are validated the way the real NestJS backend does it
-# (whitelisted properties, per-provider DTOs) and errors come back in the same
-# JSON shape ({"statusCode":..,"message":..,"error":..}).
+# keep-alive, from a synthetic data set that is fully determined by --seed,
+# --count and the two knobs below.  Requests are validated the way the real
+# NestJS backend does it (whitelisted properties, per-provider DTOs) and
+# errors come back in the same JSON shape
+# ({"statusCode":..,"message":..,"error":..}).
 #
 # A control API under /__mock/ (no authentication, never logged) lets tests
 # reset the data, read the request log, plant arbitrary rows, inject faults
 # (latency, error statuses, malformed or truncated bodies, cut or stalled
 # connections) and create/delete numbers between two list requests.
 #
+# Two more knobs shape the data set: --max-step (the largest gap in seconds
+# between two consecutive createdAt values) and --newest (shift the whole
+# data set by whole seconds so that the newest createdAt falls in the current
+# second, "now", or in the second of a given ISO 8601 date-time).  The body
+# of POST /__mock/reset takes them as "max_step" and "newest" next to "count"
+# and "seed"; fields left out keep the command-line values ("newest": null
+# turns the shift off).
+#
 # Usage:
 #   python3 test/vapi_mock.py [--host 127.0.0.1] [--port 0] [--port-file FILE]
 #                             [--key KEY] [--count 2500] [--seed 1]
+#                             [--max-step 7200] [--newest now|ISO]
 #
 # Only the Python 3 standard library is used.
 
@@ -41,6 +51,7 @@ from urllib.parse import parse_qsl, unquote
 DEFAULT_KEY = "mock-secret-key-0123456789abcdef"
 DEFAULT_COUNT = 2500
 DEFAULT_SEED = 1
+DEFAULT_MAX_STEP = 7200            # seconds
 
 PROVIDERS = ("byo-phone-number", "twilio", "vonage", "vapi", "telnyx")
 UNKNOWN_PROVIDER = "plivo"
@@ -48,6 +59,7 @@ UNKNOWN_PROVIDER = "plivo"
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 ONE_MS = datetime.timedelta(milliseconds=1)
 BASE_MS = 1704067200000            # 2024-01-01T00:00:00.000Z
+MAX_MS = 253402300799999           # 9999-12-31T23:59:59.999Z
 
 MAX_API_BODY = 1024 * 1024         # larger API request bodies get 413
 MAX_CONTROL_BODY = 256 * 1024 * 1024
@@ -65,6 +77,9 @@ E164_MSG = ("number must be a valid phone number in the E.164 format. "
             "Hot tip, you may be missing the country code (Eg. US: +1).")
 PROVIDER_MSG = ("provider must be one of the following values: "
                 + ", ".join(PROVIDERS))
+RANGE_MSG = ("the data set does not fit in the years 1970..9999: lower count "
+             "or max_step, or move newest")
+NEWEST_MSG = 'newest must be "now" or an ISO 8601 date-time'
 NGINX_PAGE = ("<html>\r\n<head><title>{code} {phrase}</title></head>\r\n<body>\r\n"
               "<center><h1>{code} {phrase}</h1></center>\r\n"
               "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
@@ -222,6 +237,21 @@ def parse_iso(text):
         if hours > 23 or minutes > 59:
             return None
         ms -= sign * (hours * 60 + minutes) * 60000
+    return ms
+
+
+def resolve_newest(newest):
+    """Anchor in epoch ms for a `newest` setting: None, "now" or ISO 8601.
+
+    None stays None; "now" is read from the wall clock at each call.  Raises
+    ValueError for anything else."""
+    if newest is None:
+        return None
+    if newest == "now":
+        return now_ms()
+    ms = parse_iso(newest)
+    if ms is None:
+        raise ValueError(NEWEST_MSG)
     return ms
 
 
@@ -439,13 +469,37 @@ def build_number(rng, index, provider, org_id, number_id, created_ms,
     return obj
 
 
-def generate_dataset(count, seed):
+def generate_dataset(count, seed, max_step=DEFAULT_MAX_STEP, anchor_ms=None):
     """Generate (org_id, [(object, created_ms, updated_ms)]), oldest first.
 
-    createdAt starts at 2024-01-01T00:00:00Z and grows by 1..7200 s plus
+    createdAt starts at 2024-01-01T00:00:00Z and grows by 1..max_step s plus
     random ms; ~1 in 25 repeats the previous value; a run of 5 equal values
     starts at the multiple of 7 nearest below count/2; index % 7 == 0 means a
-    whole-second timestamp written without milliseconds."""
+    whole-second timestamp written without milliseconds.
+
+    With anchor_ms, every createdAt and updatedAt is then moved by one
+    constant whole-second offset that puts the newest createdAt inside the
+    second of anchor_ms (whole-second values stay whole).  The random draws
+    do not depend on anchor_ms.  Raises ValueError when a timestamp would
+    fall outside the years 1970..9999."""
+    try:
+        org_id, objs = _generate(count, seed, max_step)
+    except OverflowError:
+        raise ValueError(RANGE_MSG) from None
+    if objs and anchor_ms is not None:
+        offset = anchor_ms // 1000 * 1000 - objs[-1][1] // 1000 * 1000
+        objs = [(obj, t + offset, u + offset) for obj, t, u in objs]
+        if objs[0][1] < 0 or max(u for _, _, u in objs) > MAX_MS:
+            raise ValueError(RANGE_MSG)
+        for i, (obj, t, u) in enumerate(objs):
+            whole = i % 7 == 0
+            obj["createdAt"] = fmt_ts(t, not whole)
+            obj["updatedAt"] = fmt_ts(u, not whole)
+    return org_id, objs
+
+
+def _generate(count, seed, max_step):
+    """The random part of generate_dataset (no anchoring, no range check)."""
     rng = random.Random(seed)
     org_id = rng_uuid(rng)
     used = set()
@@ -462,7 +516,7 @@ def generate_dataset(count, seed):
                 if i in (run_start, run_start + 5) or (whole and t % 1000):
                     tie = False
             if not tie:
-                t += rng.randint(1, 7200) * 1000 + rng.randint(0, 999)
+                t += rng.randint(1, max_step) * 1000 + rng.randint(0, 999)
                 if whole:
                     t -= t % 1000
         if rng.random() < 0.35:
@@ -889,21 +943,35 @@ class Entry:
 class Store:
     """All mutable mock state, guarded by one lock."""
 
-    def __init__(self, key, count, seed):
-        """Create the store and generate the initial data set."""
+    def __init__(self, key, count, seed, max_step=DEFAULT_MAX_STEP,
+                 newest=None):
+        """Create the store and generate the initial data set.
+
+        The arguments are also the defaults of later resets; raises
+        ValueError when they do not describe a valid data set."""
         self.lock = threading.Lock()
         self.key = key
         self.default_count = count
         self.default_seed = seed
+        self.default_max_step = max_step
+        self.default_newest = newest
         self.conn_counter = 0
         self.version = 0
-        self.reset(count, seed)
+        self.reset(count, seed, max_step, newest)
 
-    def reset(self, count, seed):
-        """Regenerate the data; clear log, faults, mutations, counters."""
+    def reset(self, count, seed, max_step=DEFAULT_MAX_STEP, newest=None):
+        """Regenerate the data; clear log, faults, mutations, counters.
+
+        `newest` is None, "now" or an ISO 8601 date-time (see
+        generate_dataset).  Raises ValueError, leaving everything as it was,
+        when the data set cannot be built."""
+        org_id, objs = generate_dataset(count, seed, max_step,
+                                        resolve_newest(newest))
         self.count = count
         self.seed = seed
-        self.org_id, objs = generate_dataset(count, seed)
+        self.max_step = max_step
+        self.newest = newest
+        self.org_id = org_id
         self.entries = {}
         for obj, ms, upd_ms in objs:
             self.entries[obj["id"]] = Entry(obj["id"], obj, ms, upd_ms)
@@ -1649,11 +1717,20 @@ class MockHandler(BaseHTTPRequestHandler):
             data = data if type(data) is dict else {}
             count = data.get("count", store.default_count)
             seed = data.get("seed", store.default_seed)
+            max_step = data.get("max_step", store.default_max_step)
+            newest = data.get("newest", store.default_newest)
             if type(count) is not int or count < 0 or type(seed) is not int:
                 return error_response(400, "count must be an integer >= 0 "
                                       "and seed an integer")
+            if type(max_step) is not int or max_step < 1:
+                return error_response(400, "max_step must be an integer >= 1")
+            if newest is not None and type(newest) is not str:
+                return error_response(400, NEWEST_MSG)
             with store.lock:
-                store.reset(count, seed)
+                try:
+                    store.reset(count, seed, max_step, newest)
+                except ValueError as exc:
+                    return error_response(400, str(exc))
                 return json_response(200, {"ok": True,
                                            "numbers": len(store.entries)})
         if route == ("GET", "/__mock/requests"):
@@ -1813,9 +1890,22 @@ def main(argv=None):
     ap.add_argument("--key", default=DEFAULT_KEY)
     ap.add_argument("--count", type=int, default=DEFAULT_COUNT)
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    ap.add_argument("--max-step", type=int, default=DEFAULT_MAX_STEP,
+                    help="largest gap between two consecutive createdAt "
+                    "values, in seconds (default %(default)s)")
+    ap.add_argument("--newest", metavar="now|ISO",
+                    help="shift the data set by whole seconds so that the "
+                    "newest createdAt falls in the current second (now) or "
+                    "in the second of the given date-time")
     args = ap.parse_args(argv)
+    if args.max_step < 1:
+        ap.error("--max-step must be >= 1")
 
-    store = Store(args.key, args.count, args.seed)
+    try:
+        store = Store(args.key, args.count, args.seed, args.max_step,
+                      args.newest)
+    except ValueError as exc:
+        ap.error(str(exc))
     server = MockServer((args.host, args.port), store)
     port = server.server_address[1]
 

@@ -1,0 +1,1242 @@
+#!/usr/bin/env python3
+# test_mock.py - unit test of vapi_mock.py and mockctl.py.
+#
+# Starts the mock as a subprocess on 127.0.0.1 with an ephemeral port (read
+# back from --port-file) and checks, with exact values and messages: the 401
+# answer, the v1 and v2 listings (order, limits, paging, the eight time
+# filters, search, query validation), get/patch/delete by id, creation per
+# provider, the legacy buy route, every fault kind, list-time mutations, the
+# request log, gzip, and the data-set knobs (--max-step, --newest) through
+# the command line, the control API and mockctl.py.
+#
+# Usage (from the top of the source tree):
+#   python3 test/test_mock.py [-v]
+#   python3 -m unittest discover -s test -p test_mock.py -v
+#
+# Only the Python 3 standard library is used.
+
+import datetime
+import gzip
+import hashlib
+import http.client
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.parse
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MOCK = os.path.join(HERE, "vapi_mock.py")
+MOCKCTL = os.path.join(HERE, "mockctl.py")
+
+KEY = "unit-test-key-4f1c2a9e7b3d5c8a"
+COUNT = 300
+SEED = 1
+# sha256 of GET /__mock/numbers for count 300, seed 1 and the default knobs,
+# recorded before --max-step and --newest existed.
+BASELINE_DUMP_SHA256 = \
+    "68dc95b3069918aaa68a049ad1b1f6c7ab4c299e1d240fc1f4e7f1944b4b5e99"
+
+JSON_CT = "application/json; charset=utf-8"
+UNAUTHORIZED = (
+    b'{"statusCode":401,"error":"Unauthorized","message":"Invalid Key. Hot '
+    b'tip, you may be using the private key instead of the public key, or '
+    b'vice versa."}')
+E164_MSG = ("number must be a valid phone number in the E.164 format. "
+            "Hot tip, you may be missing the country code (Eg. US: +1).")
+PROVIDER_MSG = ("provider must be one of the following values: "
+                "byo-phone-number, twilio, vonage, vapi, telnyx")
+NEWEST_MSG = 'newest must be "now" or an ISO 8601 date-time'
+RANGE_MSG = ("the data set does not fit in the years 1970..9999: lower count "
+             "or max_step, or move newest")
+UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
+TIE_INSTANT = "2024-01-06T15:00:33Z"     # five numbers share this createdAt
+DATE_FILTERS = ("createdAtGt", "createdAtLt", "createdAtGe", "createdAtLe",
+                "updatedAtGt", "updatedAtLt", "updatedAtGe", "updatedAtLe")
+UUID4_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}"
+                      r"-[0-9a-f]{12}$")
+MS_RE = re.compile(r"\.\d{3}Z$")
+
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+ONE_MS = datetime.timedelta(milliseconds=1)
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def ms_of(text):
+    """Epoch milliseconds of an ISO 8601 date-time string."""
+    return (datetime.datetime.fromisoformat(text) - EPOCH) // ONE_MS
+
+
+def iso(ms, with_ms=True):
+    """ISO 8601 UTC text of epoch milliseconds, with or without '.mmm'."""
+    text = (EPOCH + ms * ONE_MS).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return (text[:-3] if with_ms else text[:-7]) + "Z"
+
+
+def wall_ms():
+    """Wall-clock time in epoch milliseconds."""
+    return int(time.time() * 1000)
+
+
+def sha256(data):
+    """Hex sha256 of bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def error_body(status, message, error):
+    """The NestJS-style error object the mock answers with."""
+    return {"statusCode": status, "message": message, "error": error}
+
+
+class MockProcess:
+    """A vapi_mock.py subprocess on 127.0.0.1 with an ephemeral port."""
+
+    def __init__(self, *args):
+        """Start the mock with extra command-line args and wait until ready."""
+        self.tmp = tempfile.mkdtemp(prefix="vapi-mock-test-")
+        port_file = os.path.join(self.tmp, "port")
+        self.stderr = open(os.path.join(self.tmp, "stderr"), "w+b")
+        self.proc = subprocess.Popen(
+            [sys.executable, MOCK, "--host", "127.0.0.1", "--port", "0",
+             "--port-file", port_file, "--key", KEY] + list(args),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=self.stderr)
+        deadline = time.monotonic() + 15
+        while not os.path.exists(port_file):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the mock did not start: %s"
+                                   % self.error_text())
+            time.sleep(0.02)
+        with open(port_file) as f:
+            self.port = int(f.read())
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def error_text(self):
+        """What the mock wrote on stderr so far."""
+        try:
+            with open(os.path.join(self.tmp, "stderr"), "rb") as f:
+                return f.read().decode("utf-8", "replace").strip()
+        except OSError:
+            return ""
+
+    def stop(self):
+        """Stop the process (TERM, then KILL) and remove its files."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.stderr.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def request(base, method, path, body=None, headers=None, key=KEY):
+    """One request with urllib; returns (status, headers, body bytes).
+
+    `body` may be bytes or a JSON value; key=None sends no Authorization."""
+    hdrs = {} if headers is None else dict(headers)
+    if key is not None:
+        hdrs.setdefault("Authorization", "Bearer " + key)
+    data = None
+    if body is not None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        hdrs.setdefault("Content-Type", "application/json")
+    req = urllib.request.Request(base + path, data=data, headers=hdrs,
+                                 method=method)
+    try:
+        with OPENER.open(req, timeout=20) as resp:
+            return resp.status, resp.headers, resp.read()
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, exc.headers, exc.read()
+
+
+class MockTestCase(unittest.TestCase):
+    """Shares one mock process; every test starts from a fresh reset."""
+
+    @classmethod
+    def setUpClass(cls):
+        """Start the mock (stopped by a class cleanup, even on failure)."""
+        cls.mock = MockProcess("--count", str(COUNT), "--seed", str(SEED))
+        cls.addClassCleanup(cls.mock.stop)
+        cls.base = cls.mock.url
+
+    def setUp(self):
+        """Reset the data set, the log, the faults and the mutations."""
+        self.reset()
+
+    # -- helpers -----------------------------------------------------------
+
+    def call(self, method, path, body=None, headers=None, key=KEY):
+        """API or control request; returns (status, headers, body bytes)."""
+        return request(self.base, method, path, body, headers, key)
+
+    def json_call(self, method, path, body=None, status=200, key=KEY):
+        """Request, assert the status and JSON content type, decode JSON."""
+        code, headers, data = self.call(method, path, body, key=key)
+        self.assertEqual(code, status, data[:300])
+        self.assertEqual(headers["Content-Type"], JSON_CT)
+        return json.loads(data)
+
+    def assert_error(self, method, path, status, message, body=None,
+                     error=None):
+        """Assert an exact NestJS-style error answer."""
+        errors = {400: "Bad Request", 404: "Not Found"}
+        got = self.json_call(method, path, body, status)
+        self.assertEqual(got, error_body(status, message,
+                                         error or errors[status]))
+
+    def reset(self, **fields):
+        """POST /__mock/reset with the given fields (count/seed default)."""
+        fields.setdefault("count", COUNT)
+        fields.setdefault("seed", SEED)
+        return self.json_call("POST", "/__mock/reset", fields)
+
+    def dump(self):
+        """Every stored number, newest first (GET /__mock/numbers)."""
+        return self.json_call("GET", "/__mock/numbers")
+
+    def dump_raw(self):
+        """The raw bytes of GET /__mock/numbers."""
+        code, _, data = self.call("GET", "/__mock/numbers")
+        self.assertEqual(code, 200)
+        return data
+
+    def stats(self):
+        """GET /__mock/stats."""
+        return self.json_call("GET", "/__mock/stats")
+
+    def log(self):
+        """The request log."""
+        return self.json_call("GET", "/__mock/requests")
+
+    def fault(self, *rules):
+        """Install fault rules."""
+        self.json_call("POST", "/__mock/faults", list(rules))
+
+    def connect(self):
+        """A keep-alive http.client connection to the mock (auto-closed)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.mock.port,
+                                          timeout=20)
+        self.addCleanup(conn.close)
+        return conn
+
+    def raw(self, conn, method, path, body=None, headers=None):
+        """One request on a connection; returns (response, body bytes)."""
+        hdrs = {"Authorization": "Bearer " + KEY}
+        hdrs.update(headers or {})
+        if body is not None:
+            body = json.dumps(body).encode()
+            hdrs["Content-Type"] = "application/json"
+        conn.request(method, path, body=body, headers=hdrs)
+        resp = conn.getresponse()
+        return resp, resp.read()
+
+
+class AuthTest(MockTestCase):
+    """Authorization header handling."""
+
+    def test_missing_and_wrong_key(self):
+        """No key, a wrong key or a non-Bearer scheme: Vapi's exact 401."""
+        cases = ((None, {}), (None, {"Authorization": "Bearer nope"}),
+                 (None, {"Authorization": "Basic " + KEY}),
+                 ("x" + KEY, {}))
+        for key, headers in cases:
+            code, hdrs, data = self.call("GET", "/phone-number", key=key,
+                                         headers=headers)
+            self.assertEqual(code, 401)
+            self.assertEqual(data, UNAUTHORIZED)
+            self.assertEqual(hdrs["Content-Type"], JSON_CT)
+        self.assertEqual([e["auth"] for e in self.log()],
+                         ["missing", "wrong", "wrong", "wrong"])
+        self.assertEqual([e["status"] for e in self.log()], [401] * 4)
+
+    def test_right_key_and_control_api(self):
+        """The right key works; the control API needs none and is not logged."""
+        code, _, _ = self.call("GET", "/phone-number?limit=1")
+        self.assertEqual(code, 200)
+        code, _, _ = self.call("GET", "/__mock/stats", key=None)
+        self.assertEqual(code, 200)
+        self.assertEqual([(e["method"], e["path"], e["auth"])
+                          for e in self.log()],
+                         [("GET", "/phone-number?limit=1", "ok")])
+
+
+class ListV1Test(MockTestCase):
+    """GET /phone-number: bare array, newest first."""
+
+    def test_default_listing(self):
+        """A bare array of the 100 newest, DESC, ties by id."""
+        everything = self.dump()
+        self.assertEqual(len(everything), COUNT)
+        got = self.json_call("GET", "/phone-number")
+        self.assertIsInstance(got, list)
+        self.assertEqual(got, everything[:100])
+        keys = [(-ms_of(o["createdAt"]), o["id"]) for o in everything]
+        self.assertEqual(keys, sorted(keys))
+        self.assertEqual(self.json_call("GET", "/phone-number?limit=1000"),
+                         everything)
+
+    def test_limit_bounds(self):
+        """limit 0..1000 works, anything else is rejected with the message."""
+        everything = self.dump()
+        self.assertEqual(self.json_call("GET", "/phone-number?limit=0"), [])
+        self.assertEqual(self.json_call("GET", "/phone-number?limit=7"),
+                         everything[:7])
+        self.assertEqual(self.json_call("GET", "/phone-number?limit=7.0"),
+                         everything[:7])
+        cases = {
+            "1001": "limit must not be greater than 1000",
+            "-1": "limit must not be less than 0",
+            "1.5": "limit must be an integer number",
+            "abc": "limit must be a number conforming to the specified "
+                   "constraints",
+            "": "limit must be a number conforming to the specified "
+                "constraints",
+        }
+        for value, message in cases.items():
+            self.assert_error("GET", "/phone-number?limit=" + value, 400,
+                              [message])
+        self.assert_error("GET", "/phone-number?limit=1&limit=2", 400,
+                          ["limit must be a number conforming to the "
+                           "specified constraints"])
+
+    def test_v2_parameters_rejected(self):
+        """v1 knows no page, sortOrder or search."""
+        self.assert_error("GET", "/phone-number?page=1&limit=5&search=x", 400,
+                          ["property page should not exist",
+                           "property search should not exist"])
+
+    def expected(self, everything, name, pivot_ms):
+        """What one time filter should select (DESC order kept)."""
+        field = "createdAt" if name.startswith("created") else "updatedAt"
+        op = name[-2:]
+        tests = {"Gt": lambda v: v > pivot_ms, "Ge": lambda v: v >= pivot_ms,
+                 "Lt": lambda v: v < pivot_ms, "Le": lambda v: v <= pivot_ms}
+        return [o for o in everything if tests[op](ms_of(o[field]))]
+
+    def test_time_filters(self):
+        """Each of the 8 filters, pivots with and without ms, as instants."""
+        everything = self.dump()
+        pivots = []
+        for field in ("createdAt", "updatedAt"):
+            with_ms = next(o[field] for o in everything[40:]
+                           if MS_RE.search(o[field])
+                           and not o[field].endswith(".000Z"))
+            without_ms = next(o[field] for o in everything[60:]
+                              if not MS_RE.search(o[field]))
+            pivots += [with_ms, without_ms]
+        pivots.append(TIE_INSTANT)
+        for text in pivots:
+            ms = ms_of(text)
+            # The same instant written four ways, and the whole second
+            # below it (a different instant unless ms is whole).
+            forms = {iso(ms): ms, iso(ms).replace("Z", "+00:00"): ms,
+                     iso(ms + 7200000)[:-1] + "+02:00": ms,
+                     iso(ms, False): ms // 1000 * 1000}
+            if ms % 1000 == 0:
+                forms[iso(ms, False)[:-1]] = ms      # no zone means UTC
+            for name in DATE_FILTERS:
+                for form, pivot_ms in forms.items():
+                    query = urllib.parse.urlencode({name: form,
+                                                    "limit": 1000})
+                    got = self.json_call("GET", "/phone-number?" + query)
+                    self.assertEqual(got, self.expected(everything, name,
+                                                        pivot_ms),
+                                     "%s=%s" % (name, form))
+
+    def test_time_filter_boundaries(self):
+        """The 5-way createdAt tie: Gt/Lt exclude it, Ge/Le include it."""
+        everything = self.dump()
+        tie = [o for o in everything if ms_of(o["createdAt"])
+               == ms_of(TIE_INSTANT)]
+        self.assertEqual(len(tie), 5)
+        self.assertEqual([o["id"] for o in tie], sorted(o["id"] for o in tie))
+        self.assertEqual(sorted(o["createdAt"] for o in tie),
+                         ["2024-01-06T15:00:33.000Z"] * 4
+                         + ["2024-01-06T15:00:33Z"])
+        for value in ("2024-01-06T15:00:33Z", "2024-01-06T15:00:33.000Z",
+                      "2024-01-06T16:00:33.000+01:00"):
+            q = urllib.parse.quote(value)
+            ge = self.json_call("GET", "/phone-number?limit=1000&createdAtGe="
+                                + q + "&createdAtLe=" + q)
+            self.assertEqual(ge, tie)
+            gt = self.json_call("GET", "/phone-number?limit=1000&createdAtGt="
+                                + q)
+            lt = self.json_call("GET", "/phone-number?limit=1000&createdAtLt="
+                                + q)
+            self.assertEqual(len(gt) + len(lt) + 5, COUNT)
+            self.assertEqual(gt + tie + lt, everything)
+        self.assertEqual(self.json_call(
+            "GET", "/phone-number?createdAtGt=2024-01-06T15:00:33.000Z"
+            "&createdAtLt=2024-01-06T15:00:33.001Z"), [])
+
+    def test_invalid_dates(self):
+        """Bad date strings get the class-validator message."""
+        self.assert_error("GET", "/phone-number?createdAtGt=yesterday"
+                          "&updatedAtLe=2024-13-01", 400,
+                          ["createdAtGt must be a valid ISO 8601 date string",
+                           "updatedAtLe must be a valid ISO 8601 date string"])
+
+
+class ListV2Test(MockTestCase):
+    """GET /v2/phone-number: paged, sorted, searchable."""
+
+    def page(self, query=""):
+        """Decode one v2 page."""
+        return self.json_call("GET", "/v2/phone-number" + query)
+
+    def test_default_page_and_metadata(self):
+        """Default page: 100 newest and the exact metadata."""
+        everything = self.dump()
+        got = self.page()
+        self.assertEqual(list(got), ["results", "metadata"])
+        self.assertEqual(got["results"], everything[:100])
+        self.assertEqual(got["metadata"], {
+            "itemsPerPage": 100, "totalItems": 300, "currentPage": 1,
+            "totalPages": 3, "hasNextPage": True, "sortOrder": "DESC"})
+
+    def test_paging(self):
+        """page/limit slice the DESC order; past the end is empty."""
+        everything = self.dump()
+        got = self.page("?page=2&limit=7")
+        self.assertEqual(got["results"], everything[7:14])
+        self.assertEqual(got["metadata"], {
+            "itemsPerPage": 7, "totalItems": 300, "currentPage": 2,
+            "totalPages": 43, "hasNextPage": True, "sortOrder": "DESC"})
+        got = self.page("?page=43&limit=7")
+        self.assertEqual(got["results"], everything[294:])
+        self.assertFalse(got["metadata"]["hasNextPage"])
+        got = self.page("?page=44&limit=7")
+        self.assertEqual(got["results"], [])
+        self.assertEqual(got["metadata"]["currentPage"], 44)
+        got = self.page("?limit=0")
+        self.assertEqual(got, {"results": [], "metadata": {
+            "itemsPerPage": 0, "totalItems": 300, "currentPage": 1,
+            "totalPages": 0, "hasNextPage": False, "sortOrder": "DESC"}})
+
+    def test_sort_order(self):
+        """ASC and DESC by createdAt; ties ordered by id in both."""
+        everything = self.dump()
+        desc = self.page("?limit=1000&sortOrder=DESC")["results"]
+        self.assertEqual(desc, everything)
+        asc = self.page("?limit=1000&sortOrder=ASC&sortBy=createdAt")
+        self.assertEqual(asc["metadata"]["sortOrder"], "ASC")
+        keys = [(ms_of(o["createdAt"]), o["id"]) for o in asc["results"]]
+        self.assertEqual(keys, sorted(keys))
+        self.assertEqual(len(keys), COUNT)
+        tie = [o["id"] for o in asc["results"]
+               if ms_of(o["createdAt"]) == ms_of(TIE_INSTANT)]
+        self.assertEqual(len(tie), 5)
+        self.assertEqual(tie, sorted(tie))
+        self.assertEqual(tie, [o["id"] for o in desc
+                               if ms_of(o["createdAt"]) == ms_of(TIE_INSTANT)])
+        self.assertEqual(ms_of(asc["results"][0]["createdAt"]),
+                         ms_of("2024-01-01T00:00:00Z"))
+        self.assertEqual(self.page("?sortOrder=ASC&limit=3&page=2")["results"],
+                         asc["results"][3:6])
+
+    def test_search(self):
+        """Partial, case-insensitive match on name, number and sipUri."""
+        everything = self.dump()
+
+        def expect(text):
+            """What searching for `text` should find, DESC."""
+            low = text.lower()
+            return [o for o in everything
+                    if any(isinstance(o.get(k), str) and low in o[k].lower()
+                           for k in ("name", "number", "sipUri"))]
+
+        number = next(o["number"] for o in everything
+                      if o.get("number", "").startswith("+1"))
+        cases = {"LINE 0001": 8, "zÜRICH": 1, '"Desk"': 1,
+                 "SIP.vapi.AI": None, number[3:9]: 1, number: 1,
+                 "+" + number[1:5]: None,
+                 "no such thing": 0}
+        for text, count in cases.items():
+            got = self.page("?limit=1000&" + urllib.parse.urlencode(
+                {"search": text}))
+            want = expect(text)
+            self.assertEqual(got["results"], want, text)
+            self.assertEqual(got["metadata"]["totalItems"], len(want))
+            if count is not None:
+                self.assertEqual(len(want), count, text)
+            else:
+                self.assertGreater(len(want), 1, text)
+        sip = expect("sip.vapi.ai")
+        self.assertTrue(all("sipUri" in o for o in sip))
+        self.assertTrue(any(o["provider"] == "vapi" and "number" not in o
+                            for o in sip))
+        got = self.page("?search=line%200001&limit=4&page=2&sortOrder=ASC")
+        self.assertEqual(got["results"], expect("line 0001")[::-1][4:8])
+        self.assertEqual(got["metadata"], {
+            "itemsPerPage": 4, "totalItems": 8, "currentPage": 2,
+            "totalPages": 2, "hasNextPage": False, "sortOrder": "ASC"})
+        got = self.page("?search=nothing%20here")
+        self.assertEqual(got["metadata"], {
+            "itemsPerPage": 100, "totalItems": 0, "currentPage": 1,
+            "totalPages": 0, "hasNextPage": False, "sortOrder": "DESC"})
+
+    def test_search_with_time_filter(self):
+        """search and the time filters combine."""
+        everything = self.dump()
+        pivot = everything[150]["createdAt"]
+        got = self.page("?limit=1000&search=line&createdAtLe="
+                        + urllib.parse.quote(pivot))
+        want = [o for o in everything if "line" in (o.get("name") or "")
+                .lower() and ms_of(o["createdAt"]) <= ms_of(pivot)]
+        self.assertEqual(got["results"], want)
+
+    def test_validation_errors(self):
+        """Exact class-validator messages, in DTO order."""
+        cases = {
+            "?page=0": ["page must not be less than 1"],
+            "?page=1.5": ["page must be an integer number"],
+            "?page=x": ["page must be a number conforming to the specified "
+                        "constraints"],
+            "?sortOrder=asc": ["sortOrder must be one of the following "
+                               "values: ASC, DESC"],
+            "?sortBy=name": ["sortBy must be one of the following values: "
+                             "createdAt, duration, cost"],
+            "?search=" + "x" * 101: ["search must be shorter than or equal "
+                                     "to 100 characters"],
+            "?limit=5000&page=0&sortOrder=up": [
+                "page must not be less than 1",
+                "sortOrder must be one of the following values: ASC, DESC",
+                "limit must not be greater than 1000"],
+            "?foo=1&limit=5&bar=&foo=2": ["property foo should not exist",
+                                          "property bar should not exist"],
+            "?createdAtGe=2024-02-30": ["createdAtGe must be a valid ISO "
+                                        "8601 date string"],
+        }
+        for query, message in cases.items():
+            self.assert_error("GET", "/v2/phone-number" + query, 400, message)
+        got = self.page("?search=" + "x" * 100)
+        self.assertEqual(got["metadata"]["totalItems"], 0)
+
+
+class ByIdTest(MockTestCase):
+    """GET, PATCH and DELETE /phone-number/{id}."""
+
+    def test_get(self):
+        """Bad uuid 400, unknown 404, known returns the stored object."""
+        everything = self.dump()
+        for method in ("GET", "PATCH", "DELETE"):
+            self.assert_error(method, "/phone-number/123", 400,
+                              "Validation failed (uuid is expected)")
+            self.assert_error(method, "/phone-number/" + UNKNOWN_ID, 404,
+                              "Phone number not found")
+        obj = everything[5]
+        code, _, data = self.call("GET", "/phone-number/" + obj["id"])
+        self.assertEqual(code, 200)
+        self.assertEqual(json.loads(data), obj)
+        self.assertEqual(list(json.loads(data)), list(obj))
+        _, _, planted = self.call("GET", "/__mock/numbers/" + obj["id"])
+        self.assertEqual(data, planted)
+        self.assertEqual(self.json_call("GET", "/phone-number/"
+                                        + obj["id"].upper()), obj)
+        self.assert_error("GET", "/phone-numbers", 404,
+                          "Cannot GET /phone-numbers")
+
+    def test_patch(self):
+        """null removes a field, values replace, updatedAt moves to now."""
+        obj = next(o for o in self.dump() if o["provider"] == "twilio"
+                   and isinstance(o.get("name"), str))
+        path = "/phone-number/" + obj["id"]
+        before = wall_ms()
+        got = self.json_call("PATCH", path, {"name": None})
+        self.assertNotIn("name", got)
+        self.assertGreaterEqual(ms_of(got["updatedAt"]), before // 1000 * 1000)
+        self.assertLessEqual(ms_of(got["updatedAt"]), wall_ms() + 1000)
+        rest = {k: v for k, v in obj.items() if k not in ("name", "updatedAt")}
+        self.assertEqual({k: v for k, v in got.items() if k != "updatedAt"},
+                         rest)
+        self.assertEqual(self.json_call("GET", path), got)
+        got = self.json_call("PATCH", path, {"name": "Renamed",
+                                             "smsEnabled": True,
+                                             "provider": "twilio"})
+        self.assertEqual((got["name"], got["smsEnabled"], got["provider"]),
+                         ("Renamed", True, "twilio"))
+        got = self.json_call("PATCH", path, {})
+        self.assertEqual(got["name"], "Renamed")
+        self.assertEqual(self.json_call("GET", path), got)
+
+    def test_patch_rejected(self):
+        """Read-only and foreign fields, a provider change, bad values."""
+        obj = next(o for o in self.dump() if o["provider"] == "twilio")
+        path = "/phone-number/" + obj["id"]
+        self.assert_error("PATCH", path, 400,
+                          ["property createdAt should not exist"],
+                          {"createdAt": "2020-01-01T00:00:00Z"})
+        self.assert_error("PATCH", path, 400,
+                          ["property id should not exist",
+                           "property orgId should not exist",
+                           "property updatedAt should not exist"],
+                          {"id": UNKNOWN_ID, "orgId": "x",
+                           "updatedAt": "2020-01-01T00:00:00Z"})
+        self.assert_error("PATCH", path, 400,
+                          ["provider must be one of the following values: "
+                           "twilio"], {"provider": "vonage"})
+        self.assert_error("PATCH", path, 400,
+                          ["property credentialId should not exist",
+                           E164_MSG, "name must be shorter than or equal to "
+                           "40 characters"],
+                          {"credentialId": "c", "name": "n" * 41,
+                           "number": "555"})
+        vapi = next(o for o in self.dump() if o["provider"] == "vapi")
+        self.assert_error("PATCH", "/phone-number/" + vapi["id"], 400,
+                          ["property numberDesiredAreaCode should not exist"],
+                          {"numberDesiredAreaCode": "415"})
+        self.assertEqual(self.json_call("GET", path), obj)
+
+    def test_delete(self):
+        """DELETE answers the deleted object; it is gone afterwards."""
+        everything = self.dump()
+        obj = everything[0]
+        path = "/phone-number/" + obj["id"]
+        self.assertEqual(self.json_call("DELETE", path), obj)
+        self.assert_error("GET", path, 404, "Phone number not found")
+        self.assert_error("DELETE", path, 404, "Phone number not found")
+        self.assertEqual(self.stats()["numbers"], COUNT - 1)
+        self.assertEqual(self.json_call("GET", "/phone-number?limit=3"),
+                         everything[1:4])
+
+
+class CreateTest(MockTestCase):
+    """POST /phone-number, one DTO per provider, and the legacy buy."""
+
+    def created(self, body, path="/phone-number"):
+        """Create, check the common fields, return the new object."""
+        before = wall_ms()
+        got = self.json_call("POST", path, body, 201)
+        self.assertRegex(got["id"], UUID4_RE)
+        self.assertEqual(got["orgId"], self.dump()[0]["orgId"])
+        self.assertEqual(got["createdAt"], got["updatedAt"])
+        self.assertRegex(got["createdAt"], MS_RE)
+        self.assertGreaterEqual(ms_of(got["createdAt"]), before)
+        self.assertLessEqual(ms_of(got["createdAt"]), wall_ms())
+        self.assertEqual(self.json_call("GET", "/phone-number/" + got["id"]),
+                         got)
+        self.assertEqual(self.json_call("GET", "/phone-number?limit=1"), [got])
+        return got
+
+    def test_required_fields(self):
+        """Each provider's required fields."""
+        cases = {
+            "byo-phone-number": ("credentialId",),
+            "twilio": ("number", "twilioAccountSid"),
+            "vonage": ("number", "credentialId"),
+            "telnyx": ("number", "credentialId"),
+        }
+        for provider, fields in cases.items():
+            message = ["%s must be a string" % f for f in fields]
+            self.assert_error("POST", "/phone-number", 400, message,
+                              {"provider": provider})
+            nulls = dict.fromkeys(fields)
+            self.assert_error("POST", "/phone-number", 400, message,
+                              dict(nulls, provider=provider))
+            self.assert_error("POST", "/phone-number", 400, message,
+                              dict(dict.fromkeys(fields, 1),
+                                   provider=provider))
+        for body in ({}, {"provider": "plivo"}, {"provider": None}, [1]):
+            self.assert_error("POST", "/phone-number", 400, [PROVIDER_MSG],
+                              body)
+        self.assert_error("POST", "/phone-number", 400,
+                          "Unexpected token in JSON at position 1", b"{bad")
+
+    def test_each_provider(self):
+        """A minimal valid body for each provider is stored as sent."""
+        bodies = [
+            {"provider": "byo-phone-number", "credentialId": "cred-1",
+             "number": "+14155550123", "name": "BYO"},
+            {"provider": "byo-phone-number", "credentialId": "cred-2",
+             "number": "ext123", "numberE164CheckEnabled": False},
+            {"provider": "twilio", "number": "+14155550124",
+             "twilioAccountSid": "AC1", "twilioAuthToken": "tok",
+             "smsEnabled": False},
+            {"provider": "vonage", "number": "+442071838750",
+             "credentialId": "cred-3"},
+            {"provider": "telnyx", "number": "+14155550125",
+             "credentialId": "cred-4", "assistantId": None},
+        ]
+        for body in bodies:
+            got = self.created(body)
+            self.assertEqual(got["status"], "active")
+            for key, value in body.items():
+                if value is None:
+                    self.assertNotIn(key, got)
+                else:
+                    self.assertEqual(got[key], value)
+        self.assertEqual(self.stats()["numbers"], COUNT + len(bodies))
+
+    def test_vapi_numbers(self):
+        """vapi numbers: area code, SIP-only, activating status."""
+        got = self.created({"provider": "vapi"})
+        self.assertEqual(got["status"], "activating")
+        self.assertRegex(got["number"], r"^\+1415\d{7}$")
+        got = self.created({"provider": "vapi",
+                            "numberDesiredAreaCode": "212", "name": "N" * 40})
+        self.assertRegex(got["number"], r"^\+1212\d{7}$")
+        self.assertEqual(got["numberDesiredAreaCode"], "212")
+        got = self.created({"provider": "vapi",
+                            "sipUri": "sip:unit@sip.vapi.ai"})
+        self.assertNotIn("number", got)
+        self.assertEqual(got["sipUri"], "sip:unit@sip.vapi.ai")
+        cases = {"41": "numberDesiredAreaCode must be longer than or equal "
+                       "to 3 characters",
+                 "4155": "numberDesiredAreaCode must be shorter than or "
+                         "equal to 3 characters",
+                 "4a5": "numberDesiredAreaCode must be a number string"}
+        for area, message in cases.items():
+            self.assert_error("POST", "/phone-number", 400, [message],
+                              {"provider": "vapi",
+                               "numberDesiredAreaCode": area})
+
+    def test_ids_are_deterministic(self):
+        """The same create after the same reset gets the same id."""
+        first = self.json_call("POST", "/phone-number", {"provider": "vapi"},
+                               201)
+        self.reset()
+        again = self.json_call("POST", "/phone-number", {"provider": "vapi"},
+                               201)
+        self.assertEqual((first["id"], first["number"]),
+                         (again["id"], again["number"]))
+
+    def test_validation_errors(self):
+        """Whitelist, name length and E.164 messages."""
+        cases = [
+            ({"provider": "vonage", "number": "+14155550100",
+              "credentialId": "c", "smsEnabled": True, "foo": 1},
+             ["property smsEnabled should not exist",
+              "property foo should not exist"]),
+            ({"provider": "vapi", "name": "x" * 41},
+             ["name must be shorter than or equal to 40 characters"]),
+            ({"provider": "vapi", "name": 5},
+             ["name must be a string"]),
+            ({"provider": "twilio", "number": "4155550100",
+              "twilioAccountSid": "AC1"}, [E164_MSG]),
+            ({"provider": "telnyx", "number": "+04155550100",
+              "credentialId": "c"}, [E164_MSG]),
+            ({"provider": "byo-phone-number", "credentialId": "c",
+              "number": "4155550100"}, [E164_MSG]),
+            ({"provider": "byo-phone-number", "credentialId": "c",
+              "number": "ext-12", "numberE164CheckEnabled": False},
+             ["number must match /^\\+?[a-zA-Z0-9]+$/ regular expression"]),
+            ({"provider": "byo-phone-number", "credentialId": "c",
+              "number": "12", "numberE164CheckEnabled": False},
+             ["number must be longer than or equal to 3 characters"]),
+            ({"provider": "twilio", "number": "+14155550100",
+              "twilioAccountSid": "AC1", "smsEnabled": "yes",
+              "numberE164CheckEnabled": True},
+             ["property numberE164CheckEnabled should not exist",
+              "smsEnabled must be a boolean value"]),
+            ({"provider": "vapi", "server": {"url": "https://x",
+                                             "timeoutSeconds": 0}},
+             ["server.timeoutSeconds must not be less than 1"]),
+        ]
+        for body, message in cases:
+            self.assert_error("POST", "/phone-number", 400, message, body)
+        self.assertEqual(self.stats()["numbers"], COUNT)
+
+    def test_legacy_buy(self):
+        """POST /phone-number/buy buys a vapi number by area code."""
+        got = self.created({"areaCode": "646", "name": "Sales"},
+                           "/phone-number/buy")
+        self.assertEqual((got["provider"], got["status"], got["name"],
+                          got["numberDesiredAreaCode"]),
+                         ("vapi", "activating", "Sales", "646"))
+        self.assertRegex(got["number"], r"^\+1646\d{7}$")
+        cases = [({}, ["areaCode must be a string"]),
+                 ({"areaCode": "64"}, ["areaCode must be longer than or "
+                                       "equal to 3 characters"]),
+                 ({"areaCode": "646", "numberDesiredAreaCode": "646"},
+                  ["property numberDesiredAreaCode should not exist"])]
+        for body, message in cases:
+            self.assert_error("POST", "/phone-number/buy", 400, message, body)
+
+
+class FaultTest(MockTestCase):
+    """Fault injection through /__mock/faults."""
+
+    def test_status_with_retry_after(self):
+        """An error status with Retry-After, once, on matching requests."""
+        self.fault({"kind": "status", "status": 503, "retry_after": 7,
+                    "match": "GET /v2/phone-number"})
+        code, _, _ = self.call("GET", "/phone-number?limit=1")
+        self.assertEqual(code, 200)
+        code, headers, data = self.call("GET", "/v2/phone-number?limit=1")
+        self.assertEqual(code, 503)
+        self.assertEqual(headers["Retry-After"], "7")
+        self.assertEqual(json.loads(data), error_body(
+            503, "Service Unavailable", "Service Unavailable"))
+        code, headers, _ = self.call("GET", "/v2/phone-number?limit=1")
+        self.assertEqual(code, 200)
+        self.assertIsNone(headers["Retry-After"])
+        self.assertEqual([(e["fault"], e["status"]) for e in self.log()],
+                         [(None, 200), ("status", 503), (None, 200)])
+
+    def test_skip_times_and_message(self):
+        """skip/times choose which matching requests fail."""
+        self.fault({"kind": "status", "status": 429, "skip": 1, "times": 2,
+                    "message": "Too many requests", "retry_after": "Wed, 21 "
+                    "Oct 2026 07:28:00 GMT"})
+        codes = []
+        for _ in range(4):
+            code, headers, data = self.call("GET", "/phone-number?limit=1")
+            codes.append(code)
+            if code == 429:
+                self.assertEqual(json.loads(data), error_body(
+                    429, "Too many requests", "Too Many Requests"))
+                self.assertEqual(headers["Retry-After"],
+                                 "Wed, 21 Oct 2026 07:28:00 GMT")
+        self.assertEqual(codes, [200, 429, 429, 200])
+        rules = self.json_call("GET", "/__mock/faults")
+        self.assertEqual(rules[0]["seen"], 4)
+        self.json_call("DELETE", "/__mock/faults")
+        self.assertEqual(self.json_call("GET", "/__mock/faults"), [])
+
+    def test_bad_rules(self):
+        """Unknown kinds and bad fields are rejected."""
+        self.assert_error("POST", "/__mock/faults", 400,
+                          "fault kind must be one of: latency, status, "
+                          "malformed, truncate, cut, stall, html, "
+                          "content_type, body, corrupt", {"kind": "boom"})
+        self.assert_error("POST", "/__mock/faults", 400,
+                          "status must be in 100..999",
+                          {"kind": "status", "status": 42})
+
+    def test_malformed(self):
+        """A 200 with a broken JSON body."""
+        self.fault({"kind": "malformed"})
+        code, headers, data = self.call("GET", "/phone-number")
+        self.assertEqual((code, data), (200, b'{"results": [ {"id": '))
+        self.assertEqual(headers["Content-Type"], JSON_CT)
+
+    def test_cut(self):
+        """The connection is closed without an answer."""
+        self.fault({"kind": "cut"})
+        conn = self.connect()
+        conn.request("GET", "/phone-number?limit=2",
+                     headers={"Authorization": "Bearer " + KEY})
+        with self.assertRaises((http.client.RemoteDisconnected,
+                                ConnectionError)):
+            conn.getresponse()
+        conn.close()
+        code, _, _ = self.call("GET", "/phone-number?limit=2")
+        self.assertEqual(code, 200)
+        self.assertEqual([(e["fault"], e["status"]) for e in self.log()],
+                         [("cut", None), (None, 200)])
+
+    def test_truncate(self):
+        """Full Content-Length, half the body, then close."""
+        _, _, full = self.call("GET", "/phone-number?limit=20")
+        self.fault({"kind": "truncate"})
+        conn = self.connect()
+        conn.request("GET", "/phone-number?limit=20",
+                     headers={"Authorization": "Bearer " + KEY})
+        resp = conn.getresponse()
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.getheader("Content-Length"), str(len(full)))
+        self.assertEqual(resp.getheader("Connection"), "close")
+        with self.assertRaises(http.client.IncompleteRead) as ctx:
+            resp.read()
+        self.assertEqual(ctx.exception.partial, full[:len(full) // 2])
+
+    def test_html(self):
+        """An nginx-style HTML error page."""
+        self.fault({"kind": "html", "status": 502})
+        code, headers, data = self.call("GET", "/phone-number")
+        self.assertEqual(code, 502)
+        self.assertEqual(headers["Content-Type"], "text/html")
+        self.assertEqual(data, b"<html>\r\n<head><title>502 Bad Gateway"
+                         b"</title></head>\r\n<body>\r\n<center><h1>502 Bad "
+                         b"Gateway</h1></center>\r\n<hr><center>nginx"
+                         b"</center>\r\n</body>\r\n</html>\r\n")
+
+    def test_content_type(self):
+        """The normal body under another Content-Type, or none at all."""
+        _, _, normal = self.call("GET", "/phone-number?limit=3")
+        self.fault({"kind": "content_type", "value": "text/plain"},
+                   {"kind": "content_type", "value": None, "skip": 1})
+        code, headers, data = self.call("GET", "/phone-number?limit=3")
+        self.assertEqual((code, headers["Content-Type"], data),
+                         (200, "text/plain", normal))
+        code, headers, data = self.call("GET", "/phone-number?limit=3")
+        self.assertEqual((code, headers["Content-Type"], data),
+                         (200, None, normal))
+
+    def test_body(self):
+        """An arbitrary body, as text or as a JSON value."""
+        self.fault({"kind": "body", "status": 200, "text": "not json",
+                    "content_type": "text/plain"},
+                   {"kind": "body", "status": 500, "text": {"results": []},
+                    "skip": 1})
+        code, headers, data = self.call("GET", "/phone-number")
+        self.assertEqual((code, headers["Content-Type"], data),
+                         (200, "text/plain", b"not json"))
+        code, headers, data = self.call("GET", "/phone-number")
+        self.assertEqual((code, headers["Content-Type"], data),
+                         (500, JSON_CT, b'{"results":[]}'))
+
+    def test_latency(self):
+        """The answer is delayed by ms and otherwise normal."""
+        _, _, normal = self.call("GET", "/phone-number?limit=2")
+        self.fault({"kind": "latency", "ms": 300})
+        start = time.monotonic()
+        code, _, data = self.call("GET", "/phone-number?limit=2")
+        self.assertGreaterEqual(time.monotonic() - start, 0.29)
+        self.assertEqual((code, data), (200, normal))
+
+    def test_stall(self):
+        """Headers and 10 bytes, a pause of ms, then the connection closes."""
+        _, _, normal = self.call("GET", "/phone-number?limit=2")
+        self.fault({"kind": "stall", "ms": 300})
+        conn = self.connect()
+        start = time.monotonic()
+        conn.request("GET", "/phone-number?limit=2",
+                     headers={"Authorization": "Bearer " + KEY})
+        resp = conn.getresponse()
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.getheader("Content-Length"), str(len(normal)))
+        with self.assertRaises(http.client.IncompleteRead) as ctx:
+            resp.read()
+        self.assertGreaterEqual(time.monotonic() - start, 0.29)
+        self.assertEqual(ctx.exception.partial, normal[:10])
+
+    def corrupted(self, seed):
+        """Body of a fresh mock's first request under a corrupt fault."""
+        self.reset()
+        self.fault({"kind": "corrupt", "seed": seed})
+        code, _, data = self.call("GET", "/phone-number?limit=20")
+        self.assertEqual(code, 200)
+        return data
+
+    def test_corrupt_is_reproducible(self):
+        """Same seed and request number: the same damage."""
+        _, _, normal = self.call("GET", "/phone-number?limit=20")
+        first = self.corrupted(5)
+        self.assertNotEqual(first, normal)
+        self.assertEqual(self.corrupted(5), first)
+        self.assertNotEqual(self.corrupted(6), first)
+
+
+class MutationTest(MockTestCase):
+    """Numbers created and deleted between two list requests."""
+
+    def run_rule(self, at, create, delete):
+        """Install a rule for the 2nd list request; return (before, after,
+        created ids, deleted ids)."""
+        before = self.dump()
+        self.json_call("POST", "/__mock/mutations",
+                       {"before_list_request": 2, "create": create,
+                        "delete": delete, "at": at})
+        self.json_call("GET", "/phone-number/" + before[0]["id"])
+        self.json_call("GET", "/phone-number?limit=1")
+        self.assertEqual(self.stats()["numbers"], COUNT)
+        self.json_call("GET", "/v2/phone-number?limit=1")
+        self.json_call("GET", "/phone-number?limit=1")
+        after = self.dump()
+        self.assertEqual(len(after), COUNT + create - delete)
+        done = self.json_call("GET", "/__mock/mutations")
+        self.assertEqual((len(done["created"]), len(done["deleted"])),
+                         (create, delete))
+        return before, after, done["created"], done["deleted"]
+
+    def test_newest(self):
+        """Deleted: the k newest; created: newer than all, 1 s apart."""
+        before, after, created, deleted = self.run_rule("newest", 3, 2)
+        self.assertEqual(deleted, [o["id"] for o in before[:2]])
+        self.assertEqual([o["id"] for o in after[:3]], created[::-1])
+        self.assertEqual(after[3:], before[2:])
+        base = ms_of(before[0]["createdAt"])
+        self.assertEqual([o["createdAt"] for o in after[:3]],
+                         [iso(base + 3000), iso(base + 2000),
+                          iso(base + 1000)])
+        self.assertEqual([o["provider"] for o in after[2::-1]],
+                         ["byo-phone-number", "twilio", "vonage"])
+
+    def test_oldest(self):
+        """Deleted: the k oldest; created: older than all, 1 s apart."""
+        before, after, created, deleted = self.run_rule("oldest", 2, 3)
+        self.assertEqual(deleted, [o["id"] for o in before[-3:]])
+        self.assertEqual([o["id"] for o in after[-2:]], created)
+        self.assertEqual(after[:-2], before[:-3])
+        base = ms_of(before[-1]["createdAt"])
+        self.assertEqual([o["createdAt"] for o in after[-2:]],
+                         [iso(base - 1000), iso(base - 2000)])
+
+    def test_middle(self):
+        """In the middle (here inside the 5-way tie): same instant, by id."""
+        before, after, created, deleted = self.run_rule("middle", 3, 2)
+        self.assertEqual(deleted, [o["id"] for o in before[149:151]])
+        ids = [o["id"] for o in after]
+        self.assertEqual(ids[:148], [o["id"] for o in before[:148]])
+        self.assertEqual(ids[154:], [o["id"] for o in before[153:]])
+        tie = after[148:154]
+        self.assertEqual({ms_of(o["createdAt"]) for o in tie},
+                         {ms_of(TIE_INSTANT)})
+        self.assertEqual([o["id"] for o in tie],
+                         sorted(o["id"] for o in tie))
+        self.assertTrue(set(created) <= {o["id"] for o in tie})
+
+    def test_deterministic(self):
+        """The same rule after the same reset creates the same numbers."""
+        _, first, _, _ = self.run_rule("newest", 2, 0)
+        self.reset()
+        _, again, _, _ = self.run_rule("newest", 2, 0)
+        self.assertEqual(first, again)
+        self.json_call("DELETE", "/__mock/mutations")
+        self.json_call("GET", "/phone-number?limit=1")
+        self.assertEqual(self.stats()["numbers"], COUNT + 2)
+
+
+class LogTest(MockTestCase):
+    """The request log and connection reuse."""
+
+    def test_log_and_keep_alive(self):
+        """Method, raw path, body, status and connection serials."""
+        conn = self.connect()
+        first_id = self.dump()[0]["id"]
+        self.raw(conn, "GET", "/v2/phone-number?limit=2&search=Line%2000")
+        resp, _ = self.raw(conn, "POST", "/phone-number",
+                           {"provider": "vapi", "name": "Kept alive"})
+        self.assertEqual(resp.status, 201)
+        self.assertEqual(resp.getheader("Connection"), "keep-alive")
+        self.raw(conn, "GET", "/phone-number/%s?x=%%7E" % first_id)
+        other = self.connect()
+        self.raw(other, "GET", "/phone-number?createdAtGt=2024-01-01T00:00:00"
+                 "%2B01:00", {"ignored": True})
+        entries = self.log()
+        self.assertEqual([(e["seq"], e["method"], e["path"], e["status"])
+                          for e in entries],
+                         [(1, "GET", "/v2/phone-number?limit=2&search=Line%2000",
+                           200),
+                          (2, "POST", "/phone-number", 201),
+                          (3, "GET", "/phone-number/%s?x=%%7E" % first_id, 200),
+                          (4, "GET", "/phone-number?createdAtGt=2024-01-01T00:"
+                           "00:00%2B01:00", 200)])
+        conns = [e["conn"] for e in entries]
+        self.assertEqual(conns[0], conns[1])
+        self.assertEqual(conns[1], conns[2])
+        self.assertNotEqual(conns[2], conns[3])
+        self.assertEqual(entries[1]["body"], {"provider": "vapi",
+                                              "name": "Kept alive"})
+        self.assertEqual(entries[1]["content_type"], "application/json")
+        self.assertEqual(entries[3]["body"], {"ignored": True})
+        self.assertEqual({e["auth"] for e in entries}, {"ok"})
+        self.assertEqual(self.stats()["requests"], 4)
+        self.json_call("DELETE", "/__mock/requests")
+        self.assertEqual(self.log(), [])
+        self.call("GET", "/phone-number?limit=1")
+        self.assertEqual([(e["seq"], e["path"]) for e in self.log()],
+                         [(1, "/phone-number?limit=1")])
+
+
+class GzipTest(MockTestCase):
+    """Content-Encoding: gzip for large answers."""
+
+    def test_gzip(self):
+        """Large answers are gzipped on request, small ones never."""
+        conn = self.connect()
+        _, plain = self.raw(conn, "GET", "/phone-number?limit=50")
+        resp, packed = self.raw(conn, "GET", "/phone-number?limit=50",
+                                headers={"Accept-Encoding": "gzip"})
+        self.assertEqual(resp.getheader("Content-Encoding"), "gzip")
+        self.assertEqual(resp.getheader("Vary"), "Accept-Encoding")
+        self.assertEqual(resp.getheader("Content-Length"), str(len(packed)))
+        self.assertLess(len(packed), len(plain))
+        self.assertEqual(gzip.decompress(packed), plain)
+        _, again = self.raw(conn, "GET", "/phone-number?limit=50",
+                            headers={"Accept-Encoding": "gzip, deflate"})
+        self.assertEqual(again, packed)
+        resp, small = self.raw(conn, "GET", "/phone-number?limit=0",
+                               headers={"Accept-Encoding": "gzip"})
+        self.assertIsNone(resp.getheader("Content-Encoding"))
+        self.assertEqual(small, b"[]")
+        resp, data = self.raw(conn, "GET", "/phone-number?limit=x",
+                              headers={"Accept-Encoding": "gzip"})
+        self.assertEqual(resp.status, 400)
+        self.assertIsNone(resp.getheader("Content-Encoding"))
+        self.assertEqual([e["accept_encoding"] for e in self.log()],
+                         ["identity", "gzip", "gzip, deflate", "gzip",
+                          "gzip"])
+
+
+class KnobTest(MockTestCase):
+    """The max_step and newest data-set knobs."""
+
+    def test_default_dump_unchanged(self):
+        """Default knobs give the data set recorded before they existed."""
+        self.assertEqual(sha256(self.dump_raw()), BASELINE_DUMP_SHA256)
+        self.reset(max_step=7200, newest=None)
+        self.assertEqual(sha256(self.dump_raw()), BASELINE_DUMP_SHA256)
+        self.reset(count=301)
+        self.assertNotEqual(sha256(self.dump_raw()), BASELINE_DUMP_SHA256)
+        self.json_call("POST", "/__mock/reset", {})
+        self.assertEqual(sha256(self.dump_raw()), BASELINE_DUMP_SHA256)
+
+    def test_newest_now(self):
+        """newest=now: one whole-second shift, newest in the current second."""
+        base = self.dump()
+        start = wall_ms()
+        self.assertEqual(self.reset(newest="now"),
+                         {"ok": True, "numbers": COUNT})
+        end = wall_ms()
+        moved = self.dump()
+        newest = ms_of(moved[0]["createdAt"])
+        self.assertLessEqual(abs(newest - wall_ms()), 2000)
+        self.assertTrue(start // 1000 <= newest // 1000 <= end // 1000)
+        self.assert_shifted(base, moved)
+
+    def assert_shifted(self, base, moved):
+        """moved is base shifted by one whole-second offset; returns it."""
+        self.assertEqual([o["id"] for o in moved], [o["id"] for o in base])
+        offsets = set()
+        for old, new in zip(base, moved):
+            for field in ("createdAt", "updatedAt"):
+                offsets.add(ms_of(new[field]) - ms_of(old[field]))
+                self.assertEqual(bool(MS_RE.search(new[field])),
+                                 bool(MS_RE.search(old[field])))
+            rest = {k: v for k, v in old.items()
+                    if k not in ("createdAt", "updatedAt")}
+            self.assertEqual({k: v for k, v in new.items()
+                              if k not in ("createdAt", "updatedAt")}, rest)
+            self.assertEqual(list(new), list(old))
+        self.assertEqual(len(offsets), 1)
+        offset = offsets.pop()
+        self.assertEqual(offset % 1000, 0)
+        return offset
+
+    def test_newest_iso(self):
+        """newest=ISO: the newest createdAt lands in that second."""
+        base = self.dump()
+        self.reset(newest="2030-05-06T07:08:09.999Z")
+        moved = self.dump()
+        self.assertTrue(moved[0]["createdAt"].startswith(
+            "2030-05-06T07:08:09"), moved[0]["createdAt"])
+        offset = self.assert_shifted(base, moved)
+        self.assertEqual(offset, ms_of("2030-05-06T07:08:09Z")
+                         - ms_of(base[0]["createdAt"]) // 1000 * 1000)
+        raw = self.dump_raw()
+        self.reset(newest="2030-05-06T09:08:09+02:00")
+        self.assertEqual(self.dump_raw(), raw)
+        self.reset(newest="2030-05-06")
+        self.assertTrue(self.dump()[0]["createdAt"].startswith(
+            "2030-05-06T00:00:00"))
+        self.reset(newest=None)
+        self.assertEqual(sha256(self.dump_raw()), BASELINE_DUMP_SHA256)
+        self.reset(newest=base[0]["createdAt"])
+        self.assertEqual(sha256(self.dump_raw()), BASELINE_DUMP_SHA256)
+
+    def test_max_step(self):
+        """max_step bounds the gap between consecutive createdAt values."""
+        for step in (1, 10, 1000):
+            self.reset(max_step=step)
+            asc = [ms_of(o["createdAt"]) for o in self.dump()][::-1]
+            gaps = [b - a for a, b in zip(asc, asc[1:])]
+            self.assertEqual(len(asc), COUNT)
+            self.assertGreaterEqual(min(gaps), 0)
+            self.assertLessEqual(max(gaps), step * 1000 + 999)
+            self.assertGreaterEqual(max(gaps), step * 500)
+            self.assertEqual(asc[0], ms_of("2024-01-01T00:00:00Z"))
+        self.reset(max_step=10)
+        raw = self.dump_raw()
+        self.reset(max_step=10)
+        self.assertEqual(self.dump_raw(), raw)
+
+    def test_recent_share(self):
+        """count 10000, max_step 1728, newest now: ~1% in the last 24 h."""
+        self.reset(count=10000, max_step=1728, newest="now")
+        since = iso(wall_ms() - 86400000)
+        got = self.json_call("GET", "/v2/phone-number?limit=0&createdAtGt="
+                             + since)
+        self.assertTrue(50 <= got["metadata"]["totalItems"] <= 200,
+                        got["metadata"])
+
+    def test_bad_values(self):
+        """Invalid knobs are rejected and leave the data set alone."""
+        self.reset(count=10)
+        cases = [({"max_step": 0}, "max_step must be an integer >= 1"),
+                 ({"max_step": "10"}, "max_step must be an integer >= 1"),
+                 ({"max_step": True}, "max_step must be an integer >= 1"),
+                 ({"max_step": None}, "max_step must be an integer >= 1"),
+                 ({"newest": "soon"}, NEWEST_MSG),
+                 ({"newest": 5}, NEWEST_MSG),
+                 ({"newest": "1970-01-02T00:00:00Z"}, RANGE_MSG),
+                 ({"max_step": 10 ** 12}, RANGE_MSG),
+                 ({"count": -1}, "count must be an integer >= 0 and seed an "
+                                 "integer")]
+        for fields, message in cases:
+            body = dict({"count": COUNT, "seed": SEED}, **fields)
+            self.assert_error("POST", "/__mock/reset", 400, message, body)
+        self.assertEqual(self.stats()["numbers"], 10)
+
+    def test_command_line(self):
+        """--max-step and --newest, and resets defaulting to them."""
+        mock = MockProcess("--count", "40", "--seed", "2", "--max-step", "60",
+                           "--newest", "2031-01-01T00:00:00Z")
+        self.addCleanup(mock.stop)
+        code, _, raw = request(mock.url, "GET", "/__mock/numbers")
+        self.assertEqual(code, 200)
+        objs = json.loads(raw)
+        self.assertEqual(len(objs), 40)
+        self.assertTrue(objs[0]["createdAt"].startswith("2031-01-01T00:00:00"))
+        asc = [ms_of(o["createdAt"]) for o in objs][::-1]
+        self.assertLessEqual(max(b - a for a, b in zip(asc, asc[1:])), 60999)
+        request(mock.url, "POST", "/__mock/reset", {})
+        self.assertEqual(request(mock.url, "GET", "/__mock/numbers")[2], raw)
+        request(mock.url, "POST", "/__mock/reset", {"newest": None})
+        objs = json.loads(request(mock.url, "GET", "/__mock/numbers")[2])
+        self.assertEqual(ms_of(objs[-1]["createdAt"]),
+                         ms_of("2024-01-01T00:00:00Z"))
+        for args, message in ((["--newest", "later"], NEWEST_MSG),
+                              (["--max-step", "0"], "--max-step must be >= 1")):
+            run = subprocess.run([sys.executable, MOCK, "--port", "0"] + args,
+                                 stdin=subprocess.DEVNULL,
+                                 capture_output=True, timeout=20)
+            self.assertEqual(run.returncode, 2)
+            self.assertEqual(run.stderr.decode().splitlines()[-1],
+                             "vapi_mock.py: error: " + message)
+
+    def mockctl(self, *args):
+        """Run mockctl.py against the mock; returns (rc, stdout, stderr)."""
+        run = subprocess.run([sys.executable, MOCKCTL, "--url", self.base]
+                             + list(args), stdin=subprocess.DEVNULL,
+                             capture_output=True, timeout=20)
+        return run.returncode, run.stdout.decode(), run.stderr.decode()
+
+    def test_mockctl_reset(self):
+        """mockctl.py reset --max-step N --newest now|ISO."""
+        self.assertEqual(self.mockctl("reset", "--count", "300", "--seed",
+                                      "1", "--max-step", "7200"), (0, "", ""))
+        self.assertEqual(sha256(self.dump_raw()), BASELINE_DUMP_SHA256)
+        self.assertEqual(self.mockctl("reset", "--count", "50", "--max-step",
+                                      "30", "--newest",
+                                      "2030-01-01T00:00:00Z"), (0, "", ""))
+        objs = self.dump()
+        self.assertEqual(len(objs), 50)
+        self.assertTrue(objs[0]["createdAt"].startswith("2030-01-01T00:00:00"))
+        asc = [ms_of(o["createdAt"]) for o in objs][::-1]
+        self.assertLessEqual(max(b - a for a, b in zip(asc, asc[1:])), 30999)
+        self.assertEqual(self.mockctl("reset", "--newest", "now"),
+                         (0, "", ""))
+        self.assertLessEqual(abs(ms_of(self.dump()[0]["createdAt"])
+                                 - wall_ms()), 2000)
+        self.assertEqual(self.stats()["numbers"], COUNT)
+        self.assertEqual(self.mockctl("reset", "--newest", "bogus"),
+                         (1, "", "mockctl: the mock answered 400 to POST "
+                          "/__mock/reset: " + NEWEST_MSG + "\n"))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
