@@ -16,8 +16,12 @@ vapi_build_install
 vapi_start_mock --count 2500 --seed 1
 vapi_start_cluster
 
-log "running the regression suite"
 cd "$VAPI_ROOT"
+log "running the mock's own tests"
+mock_status=0
+python3 test/test_mock.py 2>&1 | tee "$VAPI_TMP/mock-tests.out" || mock_status=$?
+
+log "running the regression suite"
 rm -rf results regression.diffs regression.out
 status=0
 make -s installcheck PG_CONFIG="$PG_CONFIG" 2>&1 | tee "$VAPI_TMP/installcheck.out" || status=$?
@@ -27,9 +31,15 @@ if [ -f regression.diffs ]; then
 	status=1
 fi
 
-# A closing line any CI reader understands.
+# A closing line any CI reader understands: regression and mock tests.
 passed=$(grep -cE '^(ok|test) .* ok ' "$VAPI_TMP/installcheck.out" || true)
 failed=$(grep -cE 'FAILED|^not ok' "$VAPI_TMP/installcheck.out" || true)
-echo "regression: $passed passed, $failed failed"
+mock_run=$(sed -n 's/^Ran \([0-9]*\) tests\{0,1\}.*/\1/p' "$VAPI_TMP/mock-tests.out")
+mock_failed=$(sed -n 's/^FAILED (\(failures\|errors\)=\([0-9]*\).*/\2/p' "$VAPI_TMP/mock-tests.out")
+mock_failed=${mock_failed:-0}
+[ "$mock_status" = 0 ] || { status=1; [ "$mock_failed" != 0 ] || mock_failed=1; }
 [ "$failed" = 0 ] || status=1
+# a suite that stopped early (pg_regress error) counts as a failure
+[ "$status" = 0 ] || [ "$((failed + mock_failed))" != 0 ] || failed=1
+echo "tests: $((passed + ${mock_run:-0} - mock_failed)) passed, $((failed + mock_failed)) failed"
 exit $status

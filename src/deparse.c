@@ -1,10 +1,19 @@
 /*-------------------------------------------------------------------------
  *
  * deparse.c
- *		  Build the requests (path and query string) that a scan sends.
+ *		  Which quals can be pushed to the Vapi API, and the requests (path
+ *		  and query string) they make.
  *
- * Strings only: nothing here touches the network.  Every query-string
- * value is percent-encoded, so no value can change the shape of a URL.
+ * Strings only: nothing here touches the network.  Pushed quals are
+ *   - created_at / updated_at compared (= < <= > >=) with a value that is
+ *     fixed during the scan (a constant, a parameter, a stable expression):
+ *     the createdAt* / updatedAt* query parameters;
+ *   - id = value and id = ANY(array): GET /phone-number/{id};
+ *   - name / number / sip_uri equality, LIKE and ILIKE with a literal
+ *     fragment: the v2 "search" parameter, which matches a superset.
+ * Every qual is still checked locally, so pushdown only makes a query
+ * cheaper, never changes its answer.  Every query-string value is
+ * percent-encoded, so no value can change the shape of a URL.
  *
  * src/deparse.c
  *
@@ -12,7 +21,353 @@
  */
 #include "postgres.h"
 
+#include "access/nbtree.h"
+#include "access/stratnum.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "mb/pg_wchar.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/clauses.h"
+#include "optimizer/optimizer.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
 #include "vapi_fdw.h"
+
+/* The API accepts at most this many characters of search text. */
+#define VAPI_MAX_SEARCH_CHARS	100
+
+static const char *const vapi_time_params[VAPI_NFIELDS][VAPI_NOPS] = {
+	{"createdAtGt", "createdAtGe", "createdAtLt", "createdAtLe"},
+	{"updatedAtGt", "updatedAtGe", "updatedAtLt", "updatedAtLe"}
+};
+
+static Expr *vapi_strip_relabel(Expr *e);
+static bool vapi_is_column(Expr *e, RelOptInfo *baserel, AttrNumber attno);
+static bool vapi_is_btree_op(Oid opno, Oid type, int *strategy);
+static char *vapi_like_fragment(const char *pattern);
+
+/*
+ * vapi_time_param_name
+ *		The query parameter of a field and comparison.
+ */
+const char *
+vapi_time_param_name(int field, int op)
+{
+	return vapi_time_params[field][op];
+}
+
+/*
+ * vapi_rel_columns
+ *		Find the columns of a foreign table that pushdown can use: the
+ *		first timestamptz column reading createdAt (updatedAt), the first
+ *		uuid/text/varchar column reading id, and the text columns reading
+ *		name, number or sipUri.
+ */
+void
+vapi_rel_columns(Relation rel, VapiRelColumns *cols)
+{
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	int			i;
+
+	memset(cols, 0, sizeof(VapiRelColumns));
+	for (i = 1; i <= tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i - 1);
+		bool		is_explicit;
+		char	   *key;
+		Oid			type = att->atttypid;
+		bool		is_text = type == TEXTOID || type == VARCHAROID;
+
+		if (att->attisdropped)
+			continue;
+		key = vapi_column_key(RelationGetRelid(rel), i,
+							  NameStr(att->attname), &is_explicit);
+
+		if (strcmp(key, "createdAt") == 0 && type == TIMESTAMPTZOID &&
+			cols->time_attno[VAPI_FIELD_CREATED] == InvalidAttrNumber)
+			cols->time_attno[VAPI_FIELD_CREATED] = i;
+		else if (strcmp(key, "updatedAt") == 0 && type == TIMESTAMPTZOID &&
+				 cols->time_attno[VAPI_FIELD_UPDATED] == InvalidAttrNumber)
+			cols->time_attno[VAPI_FIELD_UPDATED] = i;
+		else if (strcmp(key, "id") == 0 && (type == UUIDOID || is_text) &&
+				 cols->id_attno == InvalidAttrNumber)
+		{
+			cols->id_attno = i;
+			cols->id_type = type;
+		}
+		else if (is_text && (strcmp(key, "name") == 0 ||
+							 strcmp(key, "number") == 0 ||
+							 strcmp(key, "sipUri") == 0))
+			cols->search_attnos = bms_add_member(cols->search_attnos, i);
+		pfree(key);
+	}
+}
+
+/*
+ * vapi_strip_relabel
+ *		Look through binary-compatible casts (varchar to text).
+ */
+static Expr *
+vapi_strip_relabel(Expr *e)
+{
+	while (e && IsA(e, RelabelType))
+		e = ((RelabelType *) e)->arg;
+	return e;
+}
+
+/*
+ * vapi_is_column
+ *		Is "e" a plain reference to column "attno" of the foreign table?
+ */
+static bool
+vapi_is_column(Expr *e, RelOptInfo *baserel, AttrNumber attno)
+{
+	Var		   *var;
+
+	e = vapi_strip_relabel(e);
+	if (attno == InvalidAttrNumber || e == NULL || !IsA(e, Var))
+		return false;
+	var = (Var *) e;
+	return var->varno == baserel->relid && var->varlevelsup == 0 &&
+		var->varattno == attno;
+}
+
+/*
+ * vapi_is_runtime_value
+ *		Is "expr" a value that is fixed for the whole scan and can be
+ *		computed when it starts: no column of the foreign table, nothing
+ *		volatile, no subplan.  With "allow_outer", columns of other
+ *		relations are allowed (they become parameters of a nested loop).
+ */
+bool
+vapi_is_runtime_value(PlannerInfo *root, RelOptInfo *baserel, Expr *expr,
+					  bool allow_outer)
+{
+	Relids		varnos;
+
+	if (contain_volatile_functions((Node *) expr) ||
+		contain_subplans((Node *) expr))
+		return false;
+	varnos = pull_varnos(root, (Node *) expr);
+	if (bms_overlap(varnos, baserel->relids))
+		return false;
+	if (!allow_outer && !bms_is_empty(varnos))
+		return false;
+	return true;
+}
+
+/*
+ * vapi_is_btree_op
+ *		Is "opno" an operator of the default btree operator family of
+ *		"type"?  Returns its strategy.
+ */
+static bool
+vapi_is_btree_op(Oid opno, Oid type, int *strategy)
+{
+	Oid			opclass = GetDefaultOpClass(type, BTREE_AM_OID);
+	Oid			opfamily;
+
+	if (!OidIsValid(opclass))
+		return false;
+	opfamily = get_opclass_family(opclass);
+	*strategy = get_op_opfamily_strategy(opno, opfamily);
+	return *strategy != 0;
+}
+
+/*
+ * vapi_like_fragment
+ *		The longest run of literal characters in a LIKE pattern, or NULL.
+ *		Any string matching the pattern contains it.
+ */
+static char *
+vapi_like_fragment(const char *pattern)
+{
+	StringInfoData cur;
+	char	   *best = NULL;
+	int			bestlen = 0;
+	const char *p = pattern;
+
+	initStringInfo(&cur);
+	for (;;)
+	{
+		if (*p == '\0' || *p == '%' || *p == '_')
+		{
+			if (cur.len > bestlen)
+			{
+				best = pstrdup(cur.data);
+				bestlen = cur.len;
+			}
+			resetStringInfo(&cur);
+			if (*p == '\0')
+				break;
+			p++;
+			continue;
+		}
+		if (*p == '\\')
+		{
+			p++;
+			if (*p == '\0')
+				break;
+		}
+		{
+			int			len = pg_mblen(p);
+
+			appendBinaryStringInfo(&cur, p, len);
+			p += len;
+		}
+	}
+	return best;
+}
+
+/*
+ * vapi_classify_qual
+ *		Can "clause" be pushed, and how?  Fills "q" and returns true if so.
+ *		With "allow_outer" the value may come from other relations (a join
+ *		clause used by a parameterized path).
+ */
+bool
+vapi_classify_qual(PlannerInfo *root, RelOptInfo *baserel,
+				   const VapiRelColumns *cols, Expr *clause,
+				   bool allow_outer, VapiQual *q)
+{
+	memset(q, 0, sizeof(VapiQual));
+
+	if (IsA(clause, OpExpr))
+	{
+		OpExpr	   *op = (OpExpr *) clause;
+		Expr	   *left;
+		Expr	   *right;
+		int			field;
+		int			strategy;
+
+		if (list_length(op->args) != 2)
+			return false;
+		left = linitial(op->args);
+		right = lsecond(op->args);
+
+		/* created_at / updated_at <op> value (or value <op> column) */
+		for (field = 0; field < VAPI_NFIELDS; field++)
+		{
+			bool		col_left = vapi_is_column(left, baserel, cols->time_attno[field]);
+			bool		col_right = vapi_is_column(right, baserel, cols->time_attno[field]);
+			Expr	   *value = col_left ? right : left;
+			Oid			vtype;
+
+			if (col_left == col_right)
+				continue;
+			vtype = exprType((Node *) value);
+			if (vtype != TIMESTAMPTZOID && vtype != TIMESTAMPOID &&
+				vtype != DATEOID)
+				continue;
+			if (!vapi_is_btree_op(op->opno, TIMESTAMPTZOID, &strategy))
+				continue;
+			if (!vapi_is_runtime_value(root, baserel, value, allow_outer))
+				continue;
+			if (col_right)
+				strategy = BTCommuteStrategyNumber(strategy);
+			q->kind = VAPI_QUAL_TIME;
+			q->field = field;
+			q->strategy = strategy;
+			q->operand = value;
+			return true;
+		}
+
+		/* id = value */
+		if (cols->id_attno != InvalidAttrNumber)
+		{
+			bool		col_left = vapi_is_column(left, baserel, cols->id_attno);
+			bool		col_right = vapi_is_column(right, baserel, cols->id_attno);
+			Expr	   *value = col_left ? right : left;
+			Oid			optype = cols->id_type == UUIDOID ? UUIDOID : TEXTOID;
+
+			if (col_left != col_right &&
+				vapi_is_btree_op(op->opno, optype, &strategy) &&
+				strategy == BTEqualStrategyNumber &&
+				exprType((Node *) vapi_strip_relabel(value)) == exprType((Node *) vapi_strip_relabel(col_left ? left : right)) &&
+				(!OidIsValid(op->inputcollid) ||
+				 get_collation_isdeterministic(op->inputcollid)) &&
+				vapi_is_runtime_value(root, baserel, value, allow_outer))
+			{
+				q->kind = VAPI_QUAL_ID_EQ;
+				q->operand = value;
+				return true;
+			}
+		}
+
+		/* name / number / sip_uri = const, LIKE const, ILIKE const */
+		if (!allow_outer && !bms_is_empty(cols->search_attnos))
+		{
+			Expr	   *col = vapi_strip_relabel(left);
+			Expr	   *val = right;
+			char	   *textval;
+			char	   *fragment = NULL;
+
+			if (op->opno == TextEqualOperator && !IsA(col, Var))
+			{
+				col = vapi_strip_relabel(right);
+				val = left;
+			}
+			val = vapi_strip_relabel(val);
+			if (!IsA(col, Var) || ((Var *) col)->varno != baserel->relid ||
+				((Var *) col)->varlevelsup != 0 ||
+				!bms_is_member(((Var *) col)->varattno, cols->search_attnos) ||
+				!IsA(val, Const) || ((Const *) val)->constisnull ||
+				((Const *) val)->consttype != TEXTOID)
+				return false;
+			if (OidIsValid(op->inputcollid) &&
+				!get_collation_isdeterministic(op->inputcollid))
+				return false;
+
+			textval = TextDatumGetCString(((Const *) val)->constvalue);
+			if (op->opno == TextEqualOperator)
+				fragment = textval;
+			else if (op->opno == OID_TEXT_LIKE_OP || op->opno == OID_TEXT_ICLIKE_OP)
+				fragment = vapi_like_fragment(textval);
+			if (fragment == NULL || fragment[0] == '\0')
+				return false;
+
+			/* The API takes 100 characters; a part of a match still matches. */
+			if (pg_mbstrlen(fragment) > VAPI_MAX_SEARCH_CHARS)
+				fragment[pg_mbcharcliplen(fragment, strlen(fragment),
+										  VAPI_MAX_SEARCH_CHARS)] = '\0';
+			q->kind = VAPI_QUAL_SEARCH;
+			q->search = fragment;
+			return true;
+		}
+		return false;
+	}
+
+	/* id = ANY(array) and id IN (...) */
+	if (IsA(clause, ScalarArrayOpExpr) && cols->id_attno != InvalidAttrNumber)
+	{
+		ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) clause;
+		Expr	   *col = linitial(saop->args);
+		Expr	   *arr = lsecond(saop->args);
+		Oid			optype = cols->id_type == UUIDOID ? UUIDOID : TEXTOID;
+		int			strategy;
+
+		if (saop->useOr &&
+			vapi_is_column(col, baserel, cols->id_attno) &&
+			vapi_is_btree_op(saop->opno, optype, &strategy) &&
+			strategy == BTEqualStrategyNumber &&
+			(!OidIsValid(saop->inputcollid) ||
+			 get_collation_isdeterministic(saop->inputcollid)) &&
+			vapi_is_runtime_value(root, baserel, arr, false))
+		{
+			q->kind = VAPI_QUAL_ID_ANY;
+			q->operand = arr;
+			return true;
+		}
+	}
+	return false;
+}
 
 /*
  * vapi_append_query_param
@@ -48,22 +403,24 @@ vapi_append_query_param(StringInfo buf, const char *name, const char *value)
  * vapi_deparse_list_request
  *		The path and query string of one page of the list endpoint.
  *
- * Scans page through GET /v2/phone-number newest first, keyset-paged on
- * createdAt: each page after the first asks for createdAtLe = the oldest
- * createdAt seen so far (rows seen twice at that instant are dropped by
- * the executor), and "page" is only used to step through a run of more
- * equal timestamps than fit on one page.
+ * Scans page through GET /v2/phone-number ordered by createdAt, keyset-
+ * paged: each page after the first starts at the createdAt where the one
+ * before ended (the executor folds that bound into "time"), and "page" is
+ * only used to step through a run of more equal timestamps than fit on one
+ * page.
  */
 char *
 vapi_deparse_list_request(const VapiListRequest *req)
 {
 	StringInfoData buf;
 	char		num[32];
+	int			field;
+	int			op;
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, VAPI_PATH_LIST);
 	vapi_append_query_param(&buf, "sortBy", "createdAt");
-	vapi_append_query_param(&buf, "sortOrder", "DESC");
+	vapi_append_query_param(&buf, "sortOrder", req->ascending ? "ASC" : "DESC");
 	snprintf(num, sizeof(num), "%d", req->limit);
 	vapi_append_query_param(&buf, "limit", num);
 	if (req->page > 1)
@@ -71,7 +428,81 @@ vapi_deparse_list_request(const VapiListRequest *req)
 		snprintf(num, sizeof(num), "%d", req->page);
 		vapi_append_query_param(&buf, "page", num);
 	}
-	if (req->created_le != NULL)
-		vapi_append_query_param(&buf, "createdAtLe", req->created_le);
+	if (req->search != NULL)
+		vapi_append_query_param(&buf, "search", req->search);
+	for (field = 0; field < VAPI_NFIELDS; field++)
+		for (op = 0; op < VAPI_NOPS; op++)
+			if (req->time[field][op] != NULL)
+				vapi_append_query_param(&buf, vapi_time_params[field][op],
+										req->time[field][op]);
 	return buf.data;
+}
+
+/*
+ * vapi_valid_id
+ *		Is "id" a UUID in its canonical text form?  Only such a value may
+ *		become part of a URL; phone-number ids are always UUIDs.
+ */
+bool
+vapi_valid_id(const char *id)
+{
+	int			i;
+
+	if (strlen(id) != 36)
+		return false;
+	for (i = 0; i < 36; i++)
+	{
+		if (i == 8 || i == 13 || i == 18 || i == 23)
+		{
+			if (id[i] != '-')
+				return false;
+		}
+		else if (!isxdigit((unsigned char) id[i]))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * vapi_deparse_item_path
+ *		The path of one phone number.  The id must have passed
+ *		vapi_valid_id().
+ */
+char *
+vapi_deparse_item_path(const char *id)
+{
+	Assert(vapi_valid_id(id));
+	return psprintf("%s/%s", VAPI_PATH_ITEM, id);
+}
+
+/*
+ * vapi_format_timestamp
+ *		A timestamptz as the API writes it, in UTC with milliseconds
+ *		(2024-09-10T11:14:12.339Z).  The API keeps milliseconds, so a value
+ *		with a finer fraction is rounded down, or up with "round_up", to the
+ *		bound that selects exactly the same rows.  NULL for a value the
+ *		API cannot take (outside years 1 to 9999).
+ */
+char *
+vapi_format_timestamp(int64 ts, bool round_up)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+	int64		ms;
+
+	/* floor to the millisecond, or ceil */
+	ms = ts / 1000;
+	if (ts % 1000 != 0 && ts < 0)
+		ms -= 1;
+	if (round_up && ms * 1000 != ts)
+		ms += 1;
+	ts = ms * 1000;
+
+	/* Years the API's format cannot express: push no bound. */
+	if (timestamp2tm((TimestampTz) ts, NULL, &tm, &fsec, NULL, NULL) != 0 ||
+		tm.tm_year < 1 || tm.tm_year > 9999)
+		return NULL;
+	return psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+					tm.tm_year, tm.tm_mon, tm.tm_mday,
+					tm.tm_hour, tm.tm_min, tm.tm_sec, (int) (fsec / 1000));
 }

@@ -38,7 +38,8 @@
 struct VapiPage
 {
 	json_object *root;
-	json_object *results;		/* the array of phone numbers */
+	json_object *results;		/* the array of phone numbers, or NULL */
+	json_object *single;		/* the one phone number of a lookup */
 	int			count;
 };
 
@@ -237,6 +238,7 @@ vapi_json_parse_page(const char *buf, size_t len, MemoryContext cxt,
 	page = MemoryContextAlloc(cxt, sizeof(VapiPage));
 	page->root = root;
 	page->results = results;
+	page->single = NULL;
 	page->count = (int) json_object_array_length(results);
 	info->count = page->count;
 
@@ -256,6 +258,39 @@ vapi_json_parse_page(const char *buf, size_t len, MemoryContext cxt,
 }
 
 /*
+ * vapi_json_parse_object
+ *		Parse the answer of GET /phone-number/{id}: one phone-number object,
+ *		returned as a page of one.  The tree lives until "cxt" is reset.
+ */
+VapiPage *
+vapi_json_parse_object(const char *buf, size_t len, MemoryContext cxt)
+{
+	VapiPage   *page;
+	char	   *errdesc = NULL;
+	json_object *root;
+
+	root = vapi_json_parse_owned(buf, len, cxt, &errdesc);
+	if (root == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("Vapi API returned invalid JSON"),
+				 errdetail_internal("%s", errdesc)));
+	if (!json_object_is_type(root, json_type_object))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("Vapi API returned an unexpected phone number"),
+				 errdetail("Expected a JSON object, got a %s.",
+						   vapi_json_type_name(json_object_get_type(root)))));
+
+	page = MemoryContextAlloc(cxt, sizeof(VapiPage));
+	page->root = root;
+	page->results = NULL;
+	page->single = root;
+	page->count = 1;
+	return page;
+}
+
+/*
  * vapi_json_page_item
  *		The i-th phone number of a page.
  */
@@ -263,6 +298,8 @@ VapiItem *
 vapi_json_page_item(VapiPage *page, int i)
 {
 	Assert(i >= 0 && i < page->count);
+	if (page->single != NULL)
+		return (VapiItem *) page->single;
 	return (VapiItem *) json_object_array_get_idx(page->results, i);
 }
 

@@ -2,16 +2,22 @@
  *
  * vapi_fdw.c
  *		  Foreign data wrapper for the phone numbers of a Vapi organisation:
- *		  module initialisation, the handler, planning, the scan and
- *		  EXPLAIN.
+ *		  module initialisation, the handler, planning, the scan, EXPLAIN
+ *		  and ANALYZE.
  *
- * A scan pages through GET /v2/phone-number newest first.  Paging is by
- * keyset on createdAt: after a page, the next request asks for
- * createdAtLe = the oldest createdAt seen, and rows at exactly that instant
- * that were already returned are dropped by id.  Unlike offset paging this
- * returns every row that exists for the whole scan exactly once, even
- * while other rows are created or deleted.  Rows are returned as each page
- * arrives; memory is bounded by one page.
+ * A scan is one of two kinds:
+ *   - a list scan pages through GET /v2/phone-number ordered by createdAt,
+ *     with the time-range and search quals that could be pushed as query
+ *     parameters.  Paging is by keyset on createdAt: after a page, the next
+ *     request starts at the createdAt where it ended (createdAtLe when
+ *     descending, createdAtGe when ascending) and the rows at exactly that
+ *     instant that were already returned are dropped by id.  Unlike offset
+ *     paging this returns every row that exists for the whole scan exactly
+ *     once, even while other rows are created or deleted.
+ *   - a lookup sends GET /phone-number/{id} for each id of an id = value,
+ *     id = ANY(array) or (in a parameterized path) id = outer.column qual.
+ * Rows are returned as each answer arrives; memory is bounded by one page.
+ * Every qual is also checked locally.
  *
  * src/vapi_fdw.c
  *
@@ -22,11 +28,14 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "access/stratnum.h"
 #include "access/sysattr.h"
 #include "access/table.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "commands/explain.h"
+#include "commands/vacuum.h"
 #include "executor/executor.h"
 #include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
@@ -36,12 +45,19 @@
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
+#include "optimizer/paths.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
+#include "parser/parsetree.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/ruleutils.h"
+#include "utils/sampling.h"
+#include "utils/timestamp.h"
 
 #include "vapi_fdw.h"
 
@@ -50,20 +66,47 @@ PG_MODULE_MAGIC;
 /* Row count assumed for a table that was never analyzed. */
 #define VAPI_DEFAULT_ROWS		1000.0
 
-/* Planner cost of one HTTP request, in seq_page_cost units. */
-#define VAPI_REQUEST_COST		100.0
+/* Ids assumed in id = ANY(array) when the array is not a constant. */
+#define VAPI_DEFAULT_IDS		10.0
 
-/* Planner cost of receiving and converting one row. */
-#define VAPI_ROW_COST			0.02
+/*
+ * Planner costs, in seq_page_cost units: one HTTP request (the round trip
+ * to the API dominates everything else) and receiving one row (its bytes
+ * and their parsing).  A page of 1000 rows costs three requests.
+ */
+#define VAPI_REQUEST_COST		100.0
+#define VAPI_ROW_COST			0.2
+
+/* Scan kinds. */
+#define VAPI_MODE_LIST			0
+#define VAPI_MODE_LOOKUP		1
 
 /*
  * Indexes of the fdw_private list of a ForeignScan plan.
  */
 enum VapiScanPrivateIndex
 {
-	VapiPrivateRequest,			/* first request, as text (for EXPLAIN) */
-	VapiPrivateRetrievedAttrs,	/* Integer list of attnums to convert */
-	VapiPrivatePageSize			/* Integer: page size */
+	VapiPrivateRetrievedAttrs,	/* Integer list: attnums to convert */
+	VapiPrivatePageSize,		/* Integer */
+	VapiPrivateMode,			/* Integer: VAPI_MODE_* */
+	VapiPrivateAscending,		/* Integer: 1 = sortOrder ASC */
+	VapiPrivateSorted,			/* Integer: 1 = the plan relies on the order */
+	VapiPrivateLimit,			/* Integer: rows needed at most, -1 = all */
+	VapiPrivateSearch,			/* String: search fragment, "" = none */
+	VapiPrivateQuals,			/* List of (kind, field, strategy, expr#) */
+	VapiPrivateLocalOnly,		/* Integer list, per plan qual: 1 = not sent */
+	VapiPrivateOperandNames		/* String per fdw_exprs: outer column or "" */
+};
+
+/*
+ * Indexes of the fdw_private list of a ForeignPath.
+ */
+enum VapiPathPrivateIndex
+{
+	VapiPathMode,
+	VapiPathAscending,
+	VapiPathSorted,
+	VapiPathLimit
 };
 
 /*
@@ -72,12 +115,18 @@ enum VapiScanPrivateIndex
 typedef struct VapiRelInfo
 {
 	VapiServerOptions opts;
+	VapiRelColumns cols;
 	List	   *retrieved_attrs;	/* attnums the query needs */
-	double		pages;			/* estimated list requests */
+	List	   *pushed_clauses; /* restrictions sent to the API */
+	bool		all_exact;		/* every restriction is sent exactly */
+	VapiQual   *id_qual;		/* an id restriction: scan by lookups */
+	double		ntuples;		/* rows in the table */
+	double		rows_received;	/* rows a list scan receives */
 } VapiRelInfo;
 
 /*
- * Executor state of a scan.
+ * Executor state of a scan.  Also used, without a ForeignScanState, by
+ * ANALYZE.
  */
 typedef struct VapiScanState
 {
@@ -86,22 +135,43 @@ typedef struct VapiScanState
 	VapiConn   *conn;
 	VapiColumn *columns;		/* the retrieved columns */
 	int			ncolumns;
+
+	/* from the plan */
 	int			page_size;
-	char	   *first_request;	/* for EXPLAIN */
+	int			mode;
+	bool		ascending;
+	bool		sorted;
+	int64		limit;			/* rows needed at most, -1 = all */
+	char	   *search;
+	List	   *quals;			/* (kind, field, strategy, expr#) lists */
+	List	   *operands;		/* ExprStates of fdw_exprs */
+	List	   *local_only;
+	List	   *operand_names;
+	ExprContext *econtext;
 
 	MemoryContext scan_cxt;		/* lives as long as the scan */
+	MemoryContext runtime_cxt;	/* values computed when the scan starts */
 	MemoryContext page_cxt;		/* one page: body and parsed tree */
 	MemoryContext bound_cxt;	/* keyset bound and the ids seen at it */
+
+	/* computed when the scan (re)starts */
+	bool		started;
+	bool		empty;			/* no request can return a row */
+	const char *time[VAPI_NFIELDS][VAPI_NOPS];	/* bounds to send */
+	List	   *ids;			/* lookups: the ids to get */
+	int			next_id;
+	char	   *first_request;	/* for EXPLAIN ANALYZE */
 
 	/* the current page */
 	VapiPage   *page;
 	VapiPageInfo info;
 	int			next;			/* next item of the page to return */
+	int64		returned;		/* rows returned so far */
 
 	/* keyset paging */
 	bool		done;			/* no further page */
 	int			page_no;		/* within a run of equal timestamps */
-	char	   *bound;			/* createdAtLe of the next request */
+	char	   *bound;			/* keyset bound of the next request */
 	int64		bound_ts;		/* bound, as microseconds since epoch */
 	List	   *seen_at_bound;	/* ids already returned at bound_ts */
 	char	   *prev_first_id;	/* to detect paging without progress */
@@ -128,15 +198,47 @@ static TupleTableSlot *vapiIterateForeignScan(ForeignScanState *node);
 static void vapiReScanForeignScan(ForeignScanState *node);
 static void vapiEndForeignScan(ForeignScanState *node);
 static void vapiExplainForeignScan(ForeignScanState *node, ExplainState *es);
+static bool vapiAnalyzeForeignTable(Relation relation,
+									AcquireSampleRowsFunc *func,
+									BlockNumber *totalpages);
 
 static List *vapi_retrieved_attrs(PlannerInfo *root, RelOptInfo *baserel,
-								  Oid foreigntableid);
+								  Relation rel);
+static int	vapi_useful_order(PlannerInfo *root, RelOptInfo *baserel,
+							  VapiRelInfo *fpinfo);
+static bool vapi_limit_is_safe(PlannerInfo *root, RelOptInfo *baserel,
+							   VapiRelInfo *fpinfo);
+static double vapi_id_count(VapiQual *q);
+static void vapi_add_list_path(PlannerInfo *root, RelOptInfo *baserel,
+							   VapiRelInfo *fpinfo, bool ascending,
+							   List *pathkeys, double limit);
+static void vapi_add_param_paths(PlannerInfo *root, RelOptInfo *baserel,
+								 VapiRelInfo *fpinfo);
+static bool vapi_ec_member_is_id(PlannerInfo *root, RelOptInfo *rel,
+								 EquivalenceClass *ec,
+								 EquivalenceMember *em, void *arg);
+static char *vapi_outer_column_name(PlannerInfo *root, RelOptInfo *baserel,
+									Expr *expr);
 static VapiColumn *vapi_build_columns(Relation rel, List *retrieved_attrs,
 									  int *ncolumns);
+static void vapi_scan_init(VapiScanState *st, Relation rel, Oid userid,
+						   List *retrieved_attrs, MemoryContext parent);
+static void vapi_scan_start(VapiScanState *st, List *dpcontext,
+							bool useprefix, List **display);
+static void vapi_scan_reset(VapiScanState *st);
+static bool vapi_scan_next(VapiScanState *st, Datum *values, bool *nulls);
+static char *vapi_next_list_request(VapiScanState *st);
 static void vapi_advance_keyset(VapiScanState *st);
 static void vapi_fetch_page(VapiScanState *st);
-static void vapi_page_error_callback(void *arg);
+static bool vapi_fetch_lookup(VapiScanState *st);
+static void vapi_request_error_callback(void *arg);
+static void vapi_check_json_content_type(VapiScanState *st,
+										 VapiHttpResponse *resp);
 static bool vapi_seen(VapiScanState *st, const char *id);
+static bool vapi_contains_exec_param(Node *node, void *context);
+static int	vapi_sample_rows(Relation relation, int elevel, HeapTuple *rows,
+							 int targrows, double *totalrows,
+							 double *totaldeadrows);
 
 /*
  * _PG_init
@@ -165,10 +267,16 @@ vapi_fdw_handler(PG_FUNCTION_ARGS)
 	routine->ReScanForeignScan = vapiReScanForeignScan;
 	routine->EndForeignScan = vapiEndForeignScan;
 	routine->ExplainForeignScan = vapiExplainForeignScan;
+	routine->AnalyzeForeignTable = vapiAnalyzeForeignTable;
 	routine->ImportForeignSchema = vapiImportForeignSchema;
 
 	PG_RETURN_POINTER(routine);
 }
+
+/* ----------------------------------------------------------------
+ * Planning
+ * ----------------------------------------------------------------
+ */
 
 /*
  * vapi_retrieved_attrs
@@ -177,14 +285,12 @@ vapi_fdw_handler(PG_FUNCTION_ARGS)
  *		every column.  Columns not listed are not converted at all.
  */
 static List *
-vapi_retrieved_attrs(PlannerInfo *root, RelOptInfo *baserel,
-					 Oid foreigntableid)
+vapi_retrieved_attrs(PlannerInfo *root, RelOptInfo *baserel, Relation rel)
 {
 	Bitmapset  *attrs_used = NULL;
 	List	   *result = NIL;
 	ListCell   *lc;
-	Relation	rel;
-	TupleDesc	tupdesc;
+	TupleDesc	tupdesc = RelationGetDescr(rel);
 	bool		whole_row;
 	int			i;
 
@@ -199,8 +305,6 @@ vapi_retrieved_attrs(PlannerInfo *root, RelOptInfo *baserel,
 	whole_row = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber,
 							  attrs_used);
 
-	rel = table_open(foreigntableid, NoLock);
-	tupdesc = RelationGetDescr(rel);
 	for (i = 1; i <= tupdesc->natts; i++)
 	{
 		if (TupleDescAttr(tupdesc, i - 1)->attisdropped)
@@ -209,13 +313,13 @@ vapi_retrieved_attrs(PlannerInfo *root, RelOptInfo *baserel,
 			bms_is_member(i - FirstLowInvalidHeapAttributeNumber, attrs_used))
 			result = lappend_int(result, i);
 	}
-	table_close(rel, NoLock);
 	return result;
 }
 
 /*
  * vapiGetForeignRelSize
- *		Estimate the number of rows of a scan.  Planning never calls the
+ *		Sort the restrictions into those sent to the API and those only
+ *		checked locally, and estimate the rows.  Planning never calls the
  *		API: the table size comes from ANALYZE or a default.
  */
 static void
@@ -224,56 +328,353 @@ vapiGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 {
 	VapiRelInfo *fpinfo;
 	ForeignTable *table = GetForeignTable(foreigntableid);
-	double		ntuples;
-	Selectivity sel;
+	Relation	rel;
+	ListCell   *lc;
+	List	   *time_clauses = NIL;
 
 	fpinfo = palloc0(sizeof(VapiRelInfo));
 	baserel->fdw_private = fpinfo;
 	vapi_get_server_options(GetForeignServer(table->serverid), &fpinfo->opts);
-	fpinfo->retrieved_attrs = vapi_retrieved_attrs(root, baserel,
-												   foreigntableid);
 
-	ntuples = baserel->tuples > 0 ? baserel->tuples : VAPI_DEFAULT_ROWS;
-	sel = clauselist_selectivity(root, baserel->baserestrictinfo, 0,
-								 JOIN_INNER, NULL);
-	baserel->tuples = ntuples;
-	baserel->rows = clamp_row_est(ntuples * sel);
-	fpinfo->pages = Max(1.0, ceil(ntuples / fpinfo->opts.page_size));
+	rel = table_open(foreigntableid, NoLock);
+	fpinfo->retrieved_attrs = vapi_retrieved_attrs(root, baserel, rel);
+	vapi_rel_columns(rel, &fpinfo->cols);
+	table_close(rel, NoLock);
+
+	fpinfo->all_exact = true;
+	foreach(lc, baserel->baserestrictinfo)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+		VapiQual	q;
+
+		if (rinfo->pseudoconstant)
+			continue;
+		if (!vapi_classify_qual(root, baserel, &fpinfo->cols, rinfo->clause,
+								false, &q))
+		{
+			fpinfo->all_exact = false;
+			continue;
+		}
+		fpinfo->pushed_clauses = lappend(fpinfo->pushed_clauses, rinfo);
+		if (q.kind == VAPI_QUAL_SEARCH)
+			fpinfo->all_exact = false;
+		else if (q.kind == VAPI_QUAL_TIME)
+			time_clauses = lappend(time_clauses, rinfo);
+		else if (fpinfo->id_qual == NULL)
+		{
+			fpinfo->id_qual = palloc(sizeof(VapiQual));
+			*fpinfo->id_qual = q;
+		}
+	}
+
+	fpinfo->ntuples = baserel->tuples > 0 ? baserel->tuples : VAPI_DEFAULT_ROWS;
+	baserel->tuples = fpinfo->ntuples;
+	baserel->rows = clamp_row_est(fpinfo->ntuples *
+								  clauselist_selectivity(root,
+														 baserel->baserestrictinfo,
+														 0, JOIN_INNER, NULL));
+	fpinfo->rows_received =
+		clamp_row_est(fpinfo->ntuples *
+					  clauselist_selectivity(root, time_clauses, 0,
+											 JOIN_INNER, NULL));
+
+	/* Ids are unique: a lookup returns at most one row per id. */
+	if (fpinfo->id_qual != NULL)
+		baserel->rows = clamp_row_est(Min(baserel->rows,
+										  vapi_id_count(fpinfo->id_qual)));
+}
+
+/*
+ * vapi_id_count
+ *		How many ids a lookup qual will get: 1 for id = value, the length
+ *		of a constant array, or a guess.
+ */
+static double
+vapi_id_count(VapiQual *q)
+{
+	if (q->kind == VAPI_QUAL_ID_ANY)
+	{
+		if (IsA(q->operand, Const) && !((Const *) q->operand)->constisnull)
+		{
+			ArrayType  *arr = DatumGetArrayTypeP(((Const *) q->operand)->constvalue);
+
+			return Max(1, ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr)));
+		}
+		return VAPI_DEFAULT_IDS;
+	}
+	return 1;
+}
+
+/*
+ * vapi_useful_order
+ *		Does the query want the rows ordered by created_at alone, which the
+ *		API can do?  1 for ascending (NULLS LAST), -1 for descending (NULLS
+ *		FIRST), 0 otherwise.
+ */
+static int
+vapi_useful_order(PlannerInfo *root, RelOptInfo *baserel, VapiRelInfo *fpinfo)
+{
+	PathKey    *pk;
+	ListCell   *lc;
+	AttrNumber	attno = fpinfo->cols.time_attno[VAPI_FIELD_CREATED];
+
+	if (attno == InvalidAttrNumber || list_length(root->query_pathkeys) != 1)
+		return 0;
+	pk = linitial(root->query_pathkeys);
+	if (pk->pk_eclass->ec_has_volatile)
+		return 0;
+	if (pk->pk_opfamily !=
+		get_opclass_family(GetDefaultOpClass(TIMESTAMPTZOID, BTREE_AM_OID)))
+		return 0;
+
+	foreach(lc, pk->pk_eclass->ec_members)
+	{
+		EquivalenceMember *em = lfirst(lc);
+		Var		   *var = (Var *) em->em_expr;
+
+		if (IsA(var, Var) && var->varno == baserel->relid &&
+			var->varlevelsup == 0 && var->varattno == attno)
+		{
+			if (pk->pk_strategy == BTLessStrategyNumber && !pk->pk_nulls_first)
+				return 1;
+			if (pk->pk_strategy == BTGreaterStrategyNumber && pk->pk_nulls_first)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * vapi_limit_is_safe
+ *		May a LIMIT be sent to the API?  Only when it is provably the
+ *		number of rows the scan must return: the query reads this one
+ *		relation, every restriction is sent exactly, the LIMIT and OFFSET
+ *		are constants (not WITH TIES), and there is no grouping,
+ *		aggregation, DISTINCT, window function, set-returning function in
+ *		the target list or row locking (the planner clears limit_tuples for
+ *		most of those).  The caller also requires that the scan delivers
+ *		the ORDER BY, if any.
+ */
+static bool
+vapi_limit_is_safe(PlannerInfo *root, RelOptInfo *baserel, VapiRelInfo *fpinfo)
+{
+	Query	   *parse = root->parse;
+
+	return root->limit_tuples > 0 &&
+		root->limit_tuples < (double) PG_INT32_MAX &&
+		baserel->reloptkind == RELOPT_BASEREL &&
+		bms_membership(root->all_baserels) == BMS_SINGLETON &&
+		bms_is_empty(baserel->lateral_relids) &&
+		fpinfo->all_exact &&
+		parse->limitCount != NULL && IsA(parse->limitCount, Const) &&
+		(parse->limitOffset == NULL || IsA(parse->limitOffset, Const)) &&
+		parse->limitOption != LIMIT_OPTION_WITH_TIES &&
+		parse->rowMarks == NIL &&
+		!parse->hasAggs && !parse->hasWindowFuncs &&
+		!parse->hasTargetSRFs && parse->groupClause == NIL &&
+		parse->groupingSets == NIL && parse->distinctClause == NIL &&
+		!root->hasHavingQual;
+}
+
+/*
+ * vapi_add_list_path
+ *		Add a list-scan path: in the given order, receiving at most "limit"
+ *		rows (or all, if limit < 0).
+ */
+static void
+vapi_add_list_path(PlannerInfo *root, RelOptInfo *baserel,
+				   VapiRelInfo *fpinfo, bool ascending, List *pathkeys,
+				   double limit)
+{
+	double		received = fpinfo->rows_received;
+	double		rows = baserel->rows;
+	double		pages;
+	Cost		total_cost;
+
+	if (limit >= 0)
+	{
+		received = Min(received, Max(limit, 1));
+		rows = Min(rows, Max(limit, 1));
+	}
+	pages = Max(1.0, ceil(received / fpinfo->opts.page_size));
+	total_cost = pages * VAPI_REQUEST_COST +
+		received * (VAPI_ROW_COST + cpu_tuple_cost +
+					baserel->baserestrictcost.per_tuple);
+
+	add_path(baserel, (Path *)
+			 create_foreignscan_path(root, baserel, NULL, rows,
+									 VAPI_REQUEST_COST, total_cost,
+									 pathkeys, baserel->lateral_relids,
+									 NULL,
+									 list_make4(makeInteger(VAPI_MODE_LIST),
+												makeInteger(ascending ? 1 : 0),
+												makeInteger(pathkeys != NIL ? 1 : 0),
+												makeInteger(limit >= 0 ? (int) limit : -1))));
+}
+
+/*
+ * vapi_ec_member_is_id
+ *		generate_implied_equalities_for_column callback: is this member of
+ *		an equivalence class our id column?
+ */
+static bool
+vapi_ec_member_is_id(PlannerInfo *root, RelOptInfo *rel,
+					 EquivalenceClass *ec, EquivalenceMember *em, void *arg)
+{
+	VapiRelInfo *fpinfo = (VapiRelInfo *) arg;
+	Expr	   *e = em->em_expr;
+
+	while (e && IsA(e, RelabelType))
+		e = ((RelabelType *) e)->arg;
+	return e && IsA(e, Var) && ((Var *) e)->varno == rel->relid &&
+		((Var *) e)->varlevelsup == 0 &&
+		((Var *) e)->varattno == fpinfo->cols.id_attno;
+}
+
+/*
+ * vapi_add_param_paths
+ *		For a join on id (crm.vapi_id = phone_numbers.id), add paths
+ *		parameterized by the other relation: one lookup per outer row.
+ *		Their cost lets the planner prefer them for a small outer side and
+ *		a hash join over one list scan for a large one.
+ */
+static void
+vapi_add_param_paths(PlannerInfo *root, RelOptInfo *baserel,
+					 VapiRelInfo *fpinfo)
+{
+	List	   *clauses = NIL;
+	List	   *ppi_list = NIL;
+	ListCell   *lc;
+
+	if (fpinfo->cols.id_attno == InvalidAttrNumber)
+		return;
+
+	if (baserel->has_eclass_joins)
+		clauses = generate_implied_equalities_for_column(root, baserel,
+														 vapi_ec_member_is_id,
+														 fpinfo,
+														 baserel->lateral_referencers);
+	clauses = list_concat_copy(clauses, baserel->joininfo);
+
+	foreach(lc, clauses)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+		VapiQual	q;
+		Relids		required_outer;
+
+		if (!join_clause_is_movable_to(rinfo, baserel))
+			continue;
+		if (!vapi_classify_qual(root, baserel, &fpinfo->cols, rinfo->clause,
+								true, &q) ||
+			q.kind != VAPI_QUAL_ID_EQ)
+			continue;
+		required_outer = bms_union(rinfo->clause_relids,
+								   baserel->lateral_relids);
+		required_outer = bms_del_member(required_outer, baserel->relid);
+		if (bms_is_empty(required_outer))
+			continue;
+		ppi_list = list_append_unique_ptr(ppi_list,
+										  get_baserel_parampathinfo(root, baserel,
+																	required_outer));
+	}
+
+	foreach(lc, ppi_list)
+	{
+		ParamPathInfo *ppi = lfirst(lc);
+		Cost		cost = VAPI_REQUEST_COST + VAPI_ROW_COST + cpu_tuple_cost +
+			baserel->baserestrictcost.per_tuple;
+
+		/* one lookup per outer row, at most one row each */
+		ppi->ppi_rows = Min(ppi->ppi_rows, 1.0);
+		add_path(baserel, (Path *)
+				 create_foreignscan_path(root, baserel, NULL, ppi->ppi_rows,
+										 VAPI_REQUEST_COST, cost, NIL,
+										 ppi->ppi_req_outer, NULL,
+										 list_make4(makeInteger(VAPI_MODE_LOOKUP),
+													makeInteger(0),
+													makeInteger(0),
+													makeInteger(-1))));
+	}
 }
 
 /*
  * vapiGetForeignPaths
- *		The one access path: a full (keyset-paged) scan of the list.
+ *		The access paths: lookups by id when the query names ids; else a
+ *		list scan, in the order the query wants when that is created_at,
+ *		receiving only the rows a safe LIMIT needs; and lookups
+ *		parameterized by a join on id.
  */
 static void
 vapiGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 					Oid foreigntableid)
 {
 	VapiRelInfo *fpinfo = (VapiRelInfo *) baserel->fdw_private;
-	Cost		startup_cost;
-	Cost		total_cost;
+	int			order;
 
-	startup_cost = VAPI_REQUEST_COST;
-	total_cost = startup_cost +
-		(fpinfo->pages - 1) * VAPI_REQUEST_COST +
-		baserel->tuples * (VAPI_ROW_COST + cpu_tuple_cost) +
-		baserel->tuples * baserel->baserestrictcost.per_tuple;
+	if (fpinfo->id_qual != NULL)
+	{
+		double		n = vapi_id_count(fpinfo->id_qual);
 
-	add_path(baserel, (Path *)
-			 create_foreignscan_path(root, baserel,
-									 NULL,	/* default pathtarget */
-									 baserel->rows,
-									 startup_cost,
-									 total_cost,
-									 NIL,	/* no pathkeys */
-									 baserel->lateral_relids,
-									 NULL,	/* no extra plan */
-									 NIL));
+		add_path(baserel, (Path *)
+				 create_foreignscan_path(root, baserel, NULL, baserel->rows,
+										 VAPI_REQUEST_COST,
+										 n * (VAPI_REQUEST_COST + VAPI_ROW_COST +
+											  cpu_tuple_cost +
+											  baserel->baserestrictcost.per_tuple),
+										 NIL, baserel->lateral_relids, NULL,
+										 list_make4(makeInteger(VAPI_MODE_LOOKUP),
+													makeInteger(0),
+													makeInteger(0),
+													makeInteger(-1))));
+		return;
+	}
+
+	/* The list comes newest first unless asked otherwise. */
+	order = vapi_useful_order(root, baserel, fpinfo);
+	vapi_add_list_path(root, baserel, fpinfo, false,
+					   order < 0 ? root->query_pathkeys : NIL, -1);
+	if (order > 0)
+		vapi_add_list_path(root, baserel, fpinfo, true, root->query_pathkeys, -1);
+
+	/* The same, receiving no more rows than a safe LIMIT needs. */
+	if (vapi_limit_is_safe(root, baserel, fpinfo) &&
+		(order != 0 || root->query_pathkeys == NIL))
+		vapi_add_list_path(root, baserel, fpinfo, order > 0,
+						   order != 0 ? root->query_pathkeys : NIL,
+						   root->limit_tuples);
+
+	vapi_add_param_paths(root, baserel, fpinfo);
+}
+
+/*
+ * vapi_outer_column_name
+ *		"alias.column" when a pushed value is a column of another relation
+ *		(it becomes a nested-loop parameter, which EXPLAIN could otherwise
+ *		only show as $n), else "".
+ */
+static char *
+vapi_outer_column_name(PlannerInfo *root, RelOptInfo *baserel, Expr *expr)
+{
+	Var		   *var;
+	RangeTblEntry *rte;
+
+	while (expr && IsA(expr, RelabelType))
+		expr = ((RelabelType *) expr)->arg;
+	if (expr == NULL || !IsA(expr, Var))
+		return pstrdup("");
+	var = (Var *) expr;
+	if (var->varno == baserel->relid || var->varlevelsup != 0 ||
+		var->varattno <= 0)
+		return pstrdup("");
+	rte = planner_rt_fetch(var->varno, root);
+	return psprintf("%s.%s", quote_identifier(rte->eref->aliasname),
+					quote_identifier(get_rte_attribute_name(rte, var->varattno)));
 }
 
 /*
  * vapiGetForeignPlan
- *		Build the ForeignScan.  Every restriction is evaluated locally.
+ *		Build the ForeignScan: work out which quals are sent and how, and
+ *		keep every qual as a local filter.
  */
 static ForeignScan *
 vapiGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
@@ -281,28 +682,92 @@ vapiGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 				   List *tlist, List *scan_clauses, Plan *outer_plan)
 {
 	VapiRelInfo *fpinfo = (VapiRelInfo *) baserel->fdw_private;
-	VapiListRequest req;
+	List	   *path_private = best_path->fdw_private;
+	int			mode = intVal(list_nth(path_private, VapiPathMode));
+	bool		allow_outer = best_path->path.param_info != NULL;
+	bool		have_driver = false;
+	List	   *quals = NIL;
+	List	   *exprs = NIL;
+	List	   *local_only = NIL;
+	List	   *local_clauses = NIL;
+	List	   *names = NIL;
 	List	   *fdw_private;
+	char	   *search = NULL;
+	ListCell   *lc;
 
-	scan_clauses = extract_actual_clauses(scan_clauses, false);
+	foreach(lc, scan_clauses)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+		VapiQual	q;
+		bool		sent = false;
 
-	req.limit = fpinfo->opts.page_size;
-	req.page = 1;
-	req.created_le = NULL;
+		if (rinfo->pseudoconstant)
+			continue;
+		local_clauses = lappend(local_clauses, rinfo->clause);
 
-	fdw_private = list_make3(makeString(vapi_deparse_list_request(&req)),
-							 fpinfo->retrieved_attrs,
-							 makeInteger(fpinfo->opts.page_size));
+		if (vapi_classify_qual(root, baserel, &fpinfo->cols, rinfo->clause,
+							   allow_outer, &q))
+		{
+			if (mode == VAPI_MODE_LOOKUP &&
+				(q.kind == VAPI_QUAL_ID_EQ || q.kind == VAPI_QUAL_ID_ANY) &&
+				!have_driver)
+			{
+				/* the first id qual drives the lookups */
+				have_driver = true;
+				sent = true;
+			}
+			else if (mode == VAPI_MODE_LIST && q.kind == VAPI_QUAL_TIME)
+				sent = true;
+			else if (mode == VAPI_MODE_LIST && q.kind == VAPI_QUAL_SEARCH)
+			{
+				/* one search parameter: the longest fragment */
+				if (search == NULL || strlen(q.search) > strlen(search))
+					search = q.search;
+				sent = true;
+			}
+			if (sent && q.kind != VAPI_QUAL_SEARCH)
+			{
+				quals = lappend(quals,
+								list_make4(makeInteger(q.kind),
+										   makeInteger(q.field),
+										   makeInteger(q.strategy),
+										   makeInteger(list_length(exprs))));
+				exprs = lappend(exprs, q.operand);
+				names = lappend(names, makeString(vapi_outer_column_name(root, baserel,
+																		 q.operand)));
+			}
+		}
+		local_only = lappend_int(local_only, sent ? 0 : 1);
+	}
+
+	if (mode == VAPI_MODE_LOOKUP && !have_driver)
+		elog(ERROR, "vapi_fdw: lookup path without an id qual");
+
+	fdw_private = list_make5(fpinfo->retrieved_attrs,
+							 makeInteger(fpinfo->opts.page_size),
+							 makeInteger(mode),
+							 list_nth(path_private, VapiPathAscending),
+							 list_nth(path_private, VapiPathSorted));
+	fdw_private = lappend(fdw_private, list_nth(path_private, VapiPathLimit));
+	fdw_private = lappend(fdw_private, makeString(search ? search : pstrdup("")));
+	fdw_private = lappend(fdw_private, quals);
+	fdw_private = lappend(fdw_private, local_only);
+	fdw_private = lappend(fdw_private, names);
 
 	return make_foreignscan(tlist,
-							scan_clauses,
+							local_clauses,
 							baserel->relid,
-							NIL,	/* no expressions to evaluate */
+							exprs,
 							fdw_private,
 							NIL,	/* no custom tlist */
 							NIL,	/* no remote quals */
 							outer_plan);
 }
+
+/* ----------------------------------------------------------------
+ * Execution
+ * ----------------------------------------------------------------
+ */
 
 /*
  * vapi_build_columns
@@ -362,28 +827,69 @@ vapi_build_columns(Relation rel, List *retrieved_attrs, int *ncolumns)
 }
 
 /*
+ * vapi_scan_init
+ *		Connect and set up what every scan needs: the column map and the
+ *		memory contexts, children of "parent".
+ */
+static void
+vapi_scan_init(VapiScanState *st, Relation rel, Oid userid,
+			   List *retrieved_attrs, MemoryContext parent)
+{
+	ForeignTable *table = GetForeignTable(RelationGetRelid(rel));
+	ForeignServer *server = GetForeignServer(table->serverid);
+
+	st->rel = rel;
+	st->relname = pstrdup(RelationGetRelationName(rel));
+	st->conn = vapi_get_connection(server, userid);
+	if (st->page_size <= 0)
+		st->page_size = vapi_connection_options(st->conn)->page_size;
+	st->columns = vapi_build_columns(rel, retrieved_attrs, &st->ncolumns);
+	st->scan_cxt = parent;
+	if (st->runtime_cxt == NULL)
+		st->runtime_cxt = AllocSetContextCreate(parent, "vapi_fdw runtime",
+												ALLOCSET_SMALL_SIZES);
+	st->page_cxt = AllocSetContextCreate(parent, "vapi_fdw page",
+										 ALLOCSET_DEFAULT_SIZES);
+	st->bound_cxt = AllocSetContextCreate(parent, "vapi_fdw keyset bound",
+										  ALLOCSET_SMALL_SIZES);
+	st->page_no = 1;
+}
+
+/*
  * vapiBeginForeignScan
- *		Set up a scan: the connection and the column map.  Nothing is sent
- *		until the first row is asked for.
+ *		Set up a scan from its plan.  Nothing is sent until the first row
+ *		is asked for.
  */
 static void
 vapiBeginForeignScan(ForeignScanState *node, int eflags)
 {
 	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
 	EState	   *estate = node->ss.ps.state;
+	List	   *priv = fsplan->fdw_private;
 	VapiScanState *st;
-	ForeignTable *table;
-	ForeignServer *server;
 	Oid			userid;
+	char	   *search;
 
 	st = palloc0(sizeof(VapiScanState));
 	node->fdw_state = st;
 	st->rel = node->ss.ss_currentRelation;
 	st->relname = pstrdup(RelationGetRelationName(st->rel));
-	st->first_request = strVal(list_nth(fsplan->fdw_private,
-										VapiPrivateRequest));
-	st->page_size = intVal(list_nth(fsplan->fdw_private,
-									VapiPrivatePageSize));
+	st->page_size = intVal(list_nth(priv, VapiPrivatePageSize));
+	st->mode = intVal(list_nth(priv, VapiPrivateMode));
+	st->ascending = intVal(list_nth(priv, VapiPrivateAscending)) != 0;
+	st->sorted = intVal(list_nth(priv, VapiPrivateSorted)) != 0;
+	st->limit = intVal(list_nth(priv, VapiPrivateLimit));
+	search = strVal(list_nth(priv, VapiPrivateSearch));
+	st->search = search[0] != '\0' ? search : NULL;
+	st->quals = (List *) list_nth(priv, VapiPrivateQuals);
+	st->local_only = (List *) list_nth(priv, VapiPrivateLocalOnly);
+	st->operand_names = (List *) list_nth(priv, VapiPrivateOperandNames);
+	st->operands = ExecInitExprList(fsplan->fdw_exprs, (PlanState *) node);
+	st->econtext = node->ss.ps.ps_ExprContext;
+	st->scan_cxt = CurrentMemoryContext;
+	st->runtime_cxt = AllocSetContextCreate(estate->es_query_cxt,
+											"vapi_fdw runtime",
+											ALLOCSET_SMALL_SIZES);
 
 	/* Plain EXPLAIN needs no connection. */
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
@@ -398,39 +904,318 @@ vapiBeginForeignScan(ForeignScanState *node, int eflags)
 		userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
 	}
 #endif
-	table = GetForeignTable(RelationGetRelid(st->rel));
-	server = GetForeignServer(table->serverid);
-	st->conn = vapi_get_connection(server, userid);
-
-	st->columns = vapi_build_columns(st->rel,
-									 (List *) list_nth(fsplan->fdw_private,
-													   VapiPrivateRetrievedAttrs),
-									 &st->ncolumns);
-
-	st->scan_cxt = CurrentMemoryContext;
-	st->page_cxt = AllocSetContextCreate(estate->es_query_cxt,
-										 "vapi_fdw page",
-										 ALLOCSET_DEFAULT_SIZES);
-	st->bound_cxt = AllocSetContextCreate(estate->es_query_cxt,
-										  "vapi_fdw keyset bound",
-										  ALLOCSET_SMALL_SIZES);
-	st->page_no = 1;
+	vapi_scan_init(st, st->rel, userid,
+				   (List *) list_nth(priv, VapiPrivateRetrievedAttrs),
+				   estate->es_query_cxt);
 }
 
 /*
- * vapi_page_error_callback
- *		Error context while a page is parsed: the request it answers.
+ * vapi_contains_exec_param
+ *		Does the expression use a PARAM_EXEC parameter (a value only known
+ *		while the plan runs)?
+ */
+static bool
+vapi_contains_exec_param(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXEC)
+		return true;
+	return expression_tree_walker(node, vapi_contains_exec_param, context);
+}
+
+/*
+ * vapi_scan_start
+ *		Compute what the scan sends, from the values of the pushed quals:
+ *		the tightest time bounds per field, or the ids to look up.  A qual
+ *		whose value is NULL admits no row, and then nothing is sent.
+ *
+ * For EXPLAIN (a "dpcontext" is given), values that are only known while
+ * the plan runs are shown as the expression they come from, deparsed with
+ * it; "display", if given, gets the requests as text.
  */
 static void
-vapi_page_error_callback(void *arg)
+vapi_scan_start(VapiScanState *st, List *dpcontext, bool useprefix,
+				List **display)
+{
+	bool		explain_only = dpcontext != NIL;
+	MemoryContext oldcxt;
+	int64		lower_ts[VAPI_NFIELDS];
+	int64		upper_ts[VAPI_NFIELDS];
+	int			lower_op[VAPI_NFIELDS];
+	int			upper_op[VAPI_NFIELDS];
+	const char *placeholder[VAPI_NFIELDS][VAPI_NOPS];
+	ListCell   *lc;
+	int			field;
+
+	MemoryContextReset(st->runtime_cxt);
+	oldcxt = MemoryContextSwitchTo(st->runtime_cxt);
+	memset(st->time, 0, sizeof(st->time));
+	memset(placeholder, 0, sizeof(placeholder));
+	st->ids = NIL;
+	st->next_id = 0;
+	st->empty = (st->limit == 0);
+	for (field = 0; field < VAPI_NFIELDS; field++)
+		lower_op[field] = upper_op[field] = -1;
+
+	foreach(lc, st->quals)
+	{
+		List	   *q = (List *) lfirst(lc);
+		int			kind = intVal(linitial(q));
+		int			strategy = intVal(lthird(q));
+		int			idx = intVal(lfourth(q));
+		ExprState  *es = list_nth(st->operands, idx);
+		Expr	   *expr = es->expr;
+		Datum		value;
+		bool		isnull;
+		int64		ts;
+		Oid			type = exprType((Node *) expr);
+		MemoryContext evalcxt;
+
+		field = intVal(lsecond(q));
+
+		if (explain_only && vapi_contains_exec_param((Node *) expr, NULL))
+		{
+			/* Known only at run time: show where it comes from. */
+			char	   *name = strVal(list_nth(st->operand_names, idx));
+			char	   *text = psprintf("$(%s)", name[0] != '\0' ? name :
+										deparse_expression((Node *) expr,
+														   dpcontext, useprefix,
+														   false));
+
+			if (kind == VAPI_QUAL_TIME)
+			{
+				if (strategy == BTLessStrategyNumber)
+					placeholder[field][VAPI_OP_LT] = text;
+				else if (strategy == BTLessEqualStrategyNumber ||
+						 strategy == BTEqualStrategyNumber)
+					placeholder[field][VAPI_OP_LE] = text;
+				if (strategy == BTGreaterStrategyNumber)
+					placeholder[field][VAPI_OP_GT] = text;
+				else if (strategy == BTGreaterEqualStrategyNumber ||
+						 strategy == BTEqualStrategyNumber)
+					placeholder[field][VAPI_OP_GE] = text;
+			}
+			else
+				st->ids = lappend(st->ids, makeString(text));
+			continue;
+		}
+
+		evalcxt = MemoryContextSwitchTo(st->econtext->ecxt_per_tuple_memory);
+		value = ExecEvalExpr(es, st->econtext, &isnull);
+		MemoryContextSwitchTo(evalcxt);
+
+		if (isnull)
+		{
+			/* "x = NULL", "x > NULL", "x = ANY(NULL)": never true */
+			st->empty = true;
+			continue;
+		}
+
+		if (kind == VAPI_QUAL_TIME)
+		{
+			int			overflow = 0;
+
+			if (type == TIMESTAMPOID)
+				ts = timestamp2timestamptz_opt_overflow(DatumGetTimestamp(value),
+														&overflow);
+			else if (type == DATEOID)
+				ts = date2timestamptz_opt_overflow(DatumGetDateADT(value),
+												   &overflow);
+			else
+				ts = DatumGetTimestampTz(value);
+			if (overflow != 0 || TIMESTAMP_NOT_FINITE(ts))
+				continue;		/* no useful bound: leave it to the filter */
+
+			/* keep the tightest lower and upper bound of each field */
+			if (strategy == BTGreaterStrategyNumber ||
+				strategy == BTGreaterEqualStrategyNumber ||
+				strategy == BTEqualStrategyNumber)
+			{
+				int			op = strategy == BTGreaterStrategyNumber ?
+					VAPI_OP_GT : VAPI_OP_GE;
+
+				if (lower_op[field] < 0 || ts > lower_ts[field] ||
+					(ts == lower_ts[field] && op == VAPI_OP_GT))
+				{
+					lower_ts[field] = ts;
+					lower_op[field] = op;
+				}
+			}
+			if (strategy == BTLessStrategyNumber ||
+				strategy == BTLessEqualStrategyNumber ||
+				strategy == BTEqualStrategyNumber)
+			{
+				int			op = strategy == BTLessStrategyNumber ?
+					VAPI_OP_LT : VAPI_OP_LE;
+
+				if (upper_op[field] < 0 || ts < upper_ts[field] ||
+					(ts == upper_ts[field] && op == VAPI_OP_LT))
+				{
+					upper_ts[field] = ts;
+					upper_op[field] = op;
+				}
+			}
+		}
+		else if (kind == VAPI_QUAL_ID_EQ || kind == VAPI_QUAL_ID_ANY)
+		{
+			List	   *values = NIL;
+			ListCell   *vc;
+
+			if (kind == VAPI_QUAL_ID_EQ)
+				values = list_make1(DatumGetPointer(value));
+			else
+			{
+				ArrayType  *arr = DatumGetArrayTypeP(value);
+				int16		typlen;
+				bool		typbyval;
+				char		typalign;
+				Datum	   *elems;
+				bool	   *enulls;
+				int			n;
+				int			i;
+
+				get_typlenbyvalalign(ARR_ELEMTYPE(arr), &typlen, &typbyval,
+									 &typalign);
+				deconstruct_array(arr, ARR_ELEMTYPE(arr), typlen, typbyval,
+								  typalign, &elems, &enulls, &n);
+				for (i = 0; i < n; i++)
+					if (!enulls[i])
+						values = lappend(values, DatumGetPointer(elems[i]));
+				type = ARR_ELEMTYPE(arr);
+			}
+
+			foreach(vc, values)
+			{
+				Datum		v = PointerGetDatum(lfirst(vc));
+				char	   *id;
+				Oid			typout;
+				bool		isvarlena;
+
+				getTypeOutputInfo(type, &typout, &isvarlena);
+				id = OidOutputFunctionCall(typout, v);
+				/* Not a UUID: no phone number has it, and it never reaches a URL. */
+				if (!vapi_valid_id(id))
+					continue;
+				if (!list_member(st->ids, makeString(id)))
+					st->ids = lappend(st->ids, makeString(id));
+			}
+		}
+	}
+
+	for (field = 0; field < VAPI_NFIELDS; field++)
+	{
+		int			op;
+
+		/* Gt and Le round down, Ge and Lt up: the same rows, exactly. */
+		if (lower_op[field] >= 0)
+			st->time[field][lower_op[field]] =
+				vapi_format_timestamp(lower_ts[field],
+									  lower_op[field] == VAPI_OP_GE);
+		if (upper_op[field] >= 0)
+			st->time[field][upper_op[field]] =
+				vapi_format_timestamp(upper_ts[field],
+									  upper_op[field] == VAPI_OP_LT);
+		for (op = 0; op < VAPI_NOPS; op++)
+			if (st->time[field][op] == NULL && placeholder[field][op] != NULL)
+				st->time[field][op] = placeholder[field][op];
+	}
+
+	/* A lookup of no valid id gets nothing. */
+	if (st->mode == VAPI_MODE_LOOKUP && st->ids == NIL)
+		st->empty = true;
+
+	if (display != NULL)
+	{
+		List	   *out = NIL;
+
+		if (st->empty)
+			out = lappend(out, pstrdup("none (the quals admit no row)"));
+		else if (st->mode == VAPI_MODE_LIST)
+			out = lappend(out, psprintf("GET %s", vapi_next_list_request(st)));
+		else
+		{
+			foreach(lc, st->ids)
+				out = lappend(out, psprintf("GET %s/%s", VAPI_PATH_ITEM,
+											strVal(lfirst(lc))));
+		}
+		*display = out;
+	}
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * vapi_next_list_request
+ *		The path and query string of the next list page: the pushed quals,
+ *		the keyset bound folded into the createdAt bound on the paging
+ *		side, and a limit no larger than the rows still needed.
+ */
+static char *
+vapi_next_list_request(VapiScanState *st)
+{
+	VapiListRequest req;
+	int			slot = st->ascending ? VAPI_OP_GE : VAPI_OP_LE;
+
+	memset(&req, 0, sizeof(req));
+	req.limit = st->page_size;
+	if (st->limit >= 0)
+	{
+		/* rows still needed, plus those the bound will repeat */
+		int64		need = st->limit - st->returned +
+			list_length(st->seen_at_bound);
+
+		req.limit = (int) Min((int64) st->page_size, Max(need, 1));
+	}
+	req.page = st->page_no;
+	req.ascending = st->ascending;
+	req.search = st->search;
+	memcpy(req.time, st->time, sizeof(req.time));
+
+	if (st->bound != NULL)
+	{
+		const char *mine = req.time[VAPI_FIELD_CREATED][slot];
+		int64		ts;
+
+		if (mine == NULL || mine[0] == '$' ||
+			!vapi_parse_timestamp(mine, &ts) ||
+			(st->ascending ? st->bound_ts > ts : st->bound_ts < ts))
+			req.time[VAPI_FIELD_CREATED][slot] = st->bound;
+	}
+	return vapi_deparse_list_request(&req);
+}
+
+/*
+ * vapi_request_error_callback
+ *		Error context while an answer is parsed: the request it answers.
+ */
+static void
+vapi_request_error_callback(void *arg)
 {
 	errcontext("Vapi request: GET %s", (const char *) arg);
 }
 
 /*
+ * vapi_check_json_content_type
+ *		Refuse an answer that says it is not JSON (an error page of a proxy
+ *		served with status 200, say).
+ */
+static void
+vapi_check_json_content_type(VapiScanState *st, VapiHttpResponse *resp)
+{
+	if (resp->content_type != NULL &&
+		strncmp(resp->content_type, "application/json", 16) != 0 &&
+		strstr(resp->content_type, "+json") == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("Vapi API returned a response that is not JSON"),
+				 errdetail("Content-Type is \"%s\".",
+						   vapi_redact(st->conn, resp->content_type))));
+}
+
+/*
  * vapi_advance_keyset
  *		Work out the request after the current page: move the keyset bound
- *		to the oldest createdAt on the page and remember the ids at that
+ *		to the createdAt of the page's last row and remember the ids at that
  *		instant, so that the next page (which starts at it again) does not
  *		return them twice.  Called once the page has been returned, before
  *		it is freed.
@@ -495,7 +1280,6 @@ vapi_advance_keyset(VapiScanState *st)
 static void
 vapi_fetch_page(VapiScanState *st)
 {
-	VapiListRequest req;
 	VapiHttpResponse resp;
 	ErrorContextCallback errcb;
 	MemoryContext oldcxt;
@@ -511,28 +1295,19 @@ vapi_fetch_page(VapiScanState *st)
 	st->next = 0;
 	oldcxt = MemoryContextSwitchTo(st->page_cxt);
 
-	req.limit = st->page_size;
-	req.page = st->page_no;
-	req.created_le = st->bound;
-	path = vapi_deparse_list_request(&req);
+	path = vapi_next_list_request(st);
+	if (st->first_request == NULL)
+		st->first_request = MemoryContextStrdup(st->runtime_cxt, path);
 
 	vapi_request(st->conn, "GET", path, NULL, 0, 0, &resp, st->page_cxt,
 				 &st->stats);
 
-	errcb.callback = vapi_page_error_callback;
+	errcb.callback = vapi_request_error_callback;
 	errcb.arg = path;
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
 
-	if (resp.content_type != NULL &&
-		strncmp(resp.content_type, "application/json", 16) != 0 &&
-		strstr(resp.content_type, "+json") == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-				 errmsg("Vapi API returned a response that is not JSON"),
-				 errdetail("Content-Type is \"%s\".",
-						   vapi_redact(st->conn, resp.content_type))));
-
+	vapi_check_json_content_type(st, &resp);
 	st->page = vapi_json_parse_page(resp.body, resp.body_len, st->page_cxt,
 									&st->info);
 	st->stats.pages++;
@@ -559,17 +1334,62 @@ vapi_fetch_page(VapiScanState *st)
 					 errmsg("Vapi API paging made no progress"),
 					 errdetail("Two consecutive pages held the same phone numbers.")));
 
-		MemoryContextSwitchTo(st->scan_cxt);
-		if (st->prev_first_id)
-			pfree(st->prev_first_id);
-		if (st->prev_last_id)
-			pfree(st->prev_last_id);
+		MemoryContextSwitchTo(st->bound_cxt);
 		st->prev_first_id = first_id ? pstrdup(first_id) : NULL;
 		st->prev_last_id = last_id ? pstrdup(last_id) : NULL;
 	}
 
 	error_context_stack = errcb.previous;
 	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * vapi_fetch_lookup
+ *		Get the next phone number of a lookup scan into the page context.
+ *		An id the API does not know is skipped.  False when all are done.
+ */
+static bool
+vapi_fetch_lookup(VapiScanState *st)
+{
+	while (st->next_id < list_length(st->ids))
+	{
+		const char *id = strVal(list_nth(st->ids, st->next_id++));
+		VapiHttpResponse resp;
+		ErrorContextCallback errcb;
+		MemoryContext oldcxt;
+		char	   *path;
+
+		MemoryContextReset(st->page_cxt);
+		st->page = NULL;
+		st->next = 0;
+		oldcxt = MemoryContextSwitchTo(st->page_cxt);
+
+		path = vapi_deparse_item_path(id);
+		if (st->first_request == NULL)
+			st->first_request = MemoryContextStrdup(st->runtime_cxt, path);
+		vapi_request(st->conn, "GET", path, NULL, 0, VAPI_REQ_ALLOW_404,
+					 &resp, st->page_cxt, &st->stats);
+		if (resp.status == 404)
+		{
+			MemoryContextSwitchTo(oldcxt);
+			continue;
+		}
+
+		errcb.callback = vapi_request_error_callback;
+		errcb.arg = path;
+		errcb.previous = error_context_stack;
+		error_context_stack = &errcb;
+		vapi_check_json_content_type(st, &resp);
+		st->page = vapi_json_parse_object(resp.body, resp.body_len,
+										  st->page_cxt);
+		memset(&st->info, 0, sizeof(st->info));
+		st->info.count = 1;
+		st->stats.rows++;
+		error_context_stack = errcb.previous;
+		MemoryContextSwitchTo(oldcxt);
+		return true;
+	}
+	return false;
 }
 
 /*
@@ -589,22 +1409,29 @@ vapi_seen(VapiScanState *st, const char *id)
 }
 
 /*
- * vapiIterateForeignScan
- *		Return the next row, fetching the next page when the current one is
- *		used up.
+ * vapi_scan_next
+ *		Fill values[]/nulls[] with the next row; false at the end.
+ *		Columns not retrieved are left as they are.
  */
-static TupleTableSlot *
-vapiIterateForeignScan(ForeignScanState *node)
+static bool
+vapi_scan_next(VapiScanState *st, Datum *values, bool *nulls)
 {
-	VapiScanState *st = (VapiScanState *) node->fdw_state;
-	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	if (!st->started)
+	{
+		vapi_scan_start(st, NIL, false, NULL);
+		st->started = true;
+	}
+	if (st->empty)
+		return false;
 
 	for (;;)
 	{
+		if (st->limit >= 0 && st->returned >= st->limit)
+			return false;
+
 		if (st->page != NULL && st->next < st->info.count)
 		{
 			VapiItem   *item = vapi_json_page_item(st->page, st->next++);
-			TupleDesc	tupdesc = slot->tts_tupleDescriptor;
 
 			/* A row at the bound that the previous page returned already. */
 			if (st->seen_at_bound != NIL)
@@ -619,42 +1446,92 @@ vapiIterateForeignScan(ForeignScanState *node)
 					continue;
 			}
 
-			ExecClearTuple(slot);
-			memset(slot->tts_isnull, true, sizeof(bool) * tupdesc->natts);
+			/* The plan relies on the order: a row without one breaks it. */
+			if (st->sorted)
+			{
+				const char *created = vapi_json_item_string(item, "createdAt");
+				int64		ts;
+
+				if (created == NULL || !vapi_parse_timestamp(created, &ts))
+				{
+					const char *id = vapi_json_item_id(item);
+
+					ereport(ERROR,
+							(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+							 errmsg("phone number \"%s\" has no valid createdAt, so rows cannot be returned in createdAt order",
+									id ? id : "(no id)")));
+				}
+			}
+
 			vapi_json_item_to_datums(item, st->columns, st->ncolumns,
-									 st->relname, slot->tts_values,
-									 slot->tts_isnull);
-			ExecStoreVirtualTuple(slot);
-			return slot;
+									 st->relname, values, nulls);
+			st->returned++;
+			return true;
 		}
 
+		if (st->mode == VAPI_MODE_LOOKUP)
+		{
+			if (!vapi_fetch_lookup(st))
+				return false;
+			continue;
+		}
 		if (st->done)
-			return ExecClearTuple(slot);
-
+			return false;
 		CHECK_FOR_INTERRUPTS();
 		vapi_fetch_page(st);
 	}
 }
 
 /*
- * vapiReScanForeignScan
- *		Restart the scan from the first page.
+ * vapiIterateForeignScan
+ *		Return the next row.
  */
-static void
-vapiReScanForeignScan(ForeignScanState *node)
+static TupleTableSlot *
+vapiIterateForeignScan(ForeignScanState *node)
 {
 	VapiScanState *st = (VapiScanState *) node->fdw_state;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
 
+	ExecClearTuple(slot);
+	memset(slot->tts_isnull, true,
+		   sizeof(bool) * slot->tts_tupleDescriptor->natts);
+	if (!vapi_scan_next(st, slot->tts_values, slot->tts_isnull))
+		return slot;
+	ExecStoreVirtualTuple(slot);
+	return slot;
+}
+
+/*
+ * vapi_scan_reset
+ *		Forget the progress of a scan, so that it starts again (with the
+ *		quals' values evaluated again).  The counters are kept.
+ */
+static void
+vapi_scan_reset(VapiScanState *st)
+{
 	MemoryContextReset(st->page_cxt);
 	MemoryContextReset(st->bound_cxt);
+	st->started = false;
 	st->page = NULL;
 	st->next = 0;
+	st->returned = 0;
 	st->done = false;
 	st->page_no = 1;
 	st->bound = NULL;
 	st->seen_at_bound = NIL;
 	st->prev_first_id = NULL;
 	st->prev_last_id = NULL;
+}
+
+/*
+ * vapiReScanForeignScan
+ *		Restart the scan: for a parameterized lookup, with the new outer
+ *		values.
+ */
+static void
+vapiReScanForeignScan(ForeignScanState *node)
+{
+	vapi_scan_reset((VapiScanState *) node->fdw_state);
 }
 
 /*
@@ -673,29 +1550,166 @@ vapiEndForeignScan(ForeignScanState *node)
 
 /*
  * vapiExplainForeignScan
- *		EXPLAIN VERBOSE shows the request the scan starts with (never the
- *		key); EXPLAIN ANALYZE adds what was actually sent and received.
+ *		EXPLAIN VERBOSE shows the request(s) the scan sends (never the key)
+ *		and the quals that are only checked locally; EXPLAIN ANALYZE adds
+ *		what was actually sent and received.
  */
 static void
 vapiExplainForeignScan(ForeignScanState *node, ExplainState *es)
 {
 	VapiScanState *st = (VapiScanState *) node->fdw_state;
+	Plan	   *plan = node->ss.ps.plan;
 
 	if (es->verbose)
 	{
-		ExplainPropertyText("Vapi Request",
-							psprintf("GET %s", st->first_request), es);
-		ExplainPropertyText("Vapi Paging", "keyset on createdAt", es);
+		List	   *dpcontext = set_deparse_context_plan(es->deparse_cxt, plan, NIL);
+		bool		useprefix = list_length(es->rtable) > 1;
+		List	   *local = NIL;
+		ListCell   *lc;
+		ListCell   *fc;
+
+		if (es->analyze && st->first_request != NULL)
+			ExplainPropertyText("Vapi Request",
+								psprintf("GET %s", st->first_request), es);
+		else
+		{
+			List	   *requests = NIL;
+
+			vapi_scan_start(st, dpcontext, useprefix, &requests);
+			if (list_length(requests) > 10)
+			{
+				int			more = list_length(requests) - 10;
+
+				requests = list_truncate(requests, 10);
+				requests = lappend(requests, psprintf("... (%d more)", more));
+			}
+			ExplainPropertyList("Vapi Request", requests, es);
+		}
+		if (st->mode == VAPI_MODE_LIST)
+			ExplainPropertyText("Vapi Paging",
+								st->ascending ? "keyset on createdAt, ascending" :
+								"keyset on createdAt, descending", es);
+
+		forboth(lc, plan->qual, fc, st->local_only)
+		{
+			if (lfirst_int(fc))
+				local = lappend(local, deparse_expression(lfirst(lc), dpcontext,
+														  useprefix, false));
+		}
+		if (local != NIL)
+			ExplainPropertyList("Vapi Local Only", local, es);
 	}
 	if (es->analyze)
 	{
 		ExplainPropertyInteger("Vapi Requests", NULL, st->stats.requests, es);
 		ExplainPropertyInteger("Vapi Retries", NULL, st->stats.retries, es);
-		ExplainPropertyInteger("Vapi Pages", NULL, st->stats.pages, es);
+		if (st->mode == VAPI_MODE_LIST)
+			ExplainPropertyInteger("Vapi Pages", NULL, st->stats.pages, es);
 		ExplainPropertyInteger("Vapi Rows Received", NULL, st->stats.rows, es);
 		ExplainPropertyInteger("Vapi Bytes Received", "bytes",
 							   st->stats.bytes, es);
 	}
+}
+
+/* ----------------------------------------------------------------
+ * ANALYZE
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * vapiAnalyzeForeignTable
+ *		ANALYZE reads the whole table through the API and samples it, so
+ *		that the planner knows its size and value distributions.
+ */
+static bool
+vapiAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
+						BlockNumber *totalpages)
+{
+	*func = vapi_sample_rows;
+	*totalpages = 1;
+	return true;
+}
+
+/*
+ * vapi_sample_rows
+ *		Scan every phone number (as the table's owner) and keep a random
+ *		sample of "targrows" rows (reservoir sampling, as file_fdw does).
+ */
+static int
+vapi_sample_rows(Relation relation, int elevel, HeapTuple *rows,
+				 int targrows, double *totalrows, double *totaldeadrows)
+{
+	VapiScanState st;
+	TupleDesc	tupdesc = RelationGetDescr(relation);
+	List	   *attrs = NIL;
+	MemoryContext rowcxt;
+	MemoryContext oldcxt;
+	ReservoirStateData rstate;
+	double		rowstoskip = -1;
+	Datum	   *values;
+	bool	   *nulls;
+	int			numrows = 0;
+	int			i;
+
+	for (i = 1; i <= tupdesc->natts; i++)
+		if (!TupleDescAttr(tupdesc, i - 1)->attisdropped)
+			attrs = lappend_int(attrs, i);
+
+	memset(&st, 0, sizeof(st));
+	st.mode = VAPI_MODE_LIST;
+	st.limit = -1;
+	vapi_scan_init(&st, relation, relation->rd_rel->relowner, attrs,
+				   CurrentMemoryContext);
+
+	values = palloc(sizeof(Datum) * tupdesc->natts);
+	nulls = palloc(sizeof(bool) * tupdesc->natts);
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "vapi_fdw analyze row",
+								   ALLOCSET_DEFAULT_SIZES);
+	reservoir_init_selection_state(&rstate, targrows);
+	*totalrows = 0;
+	*totaldeadrows = 0;
+
+	for (;;)
+	{
+		bool		more;
+
+		vacuum_delay_point();
+		MemoryContextReset(rowcxt);
+		oldcxt = MemoryContextSwitchTo(rowcxt);
+		memset(nulls, true, sizeof(bool) * tupdesc->natts);
+		more = vapi_scan_next(&st, values, nulls);
+		MemoryContextSwitchTo(oldcxt);
+		if (!more)
+			break;
+
+		if (numrows < targrows)
+			rows[numrows++] = heap_form_tuple(tupdesc, values, nulls);
+		else
+		{
+			if (rowstoskip < 0)
+				rowstoskip = reservoir_get_next_S(&rstate, *totalrows, targrows);
+			if (rowstoskip <= 0)
+			{
+				int			k = (int) (targrows * sampler_random_fract(&rstate.randstate));
+
+				heap_freetuple(rows[k]);
+				rows[k] = heap_form_tuple(tupdesc, values, nulls);
+			}
+			rowstoskip -= 1;
+		}
+		*totalrows += 1;
+	}
+
+	MemoryContextDelete(rowcxt);
+	MemoryContextDelete(st.page_cxt);
+	MemoryContextDelete(st.bound_cxt);
+	MemoryContextDelete(st.runtime_cxt);
+
+	ereport(elevel,
+			(errmsg("\"%s\": %.0f phone numbers received in %lld requests, %d rows in sample",
+					RelationGetRelationName(relation), *totalrows,
+					(long long) st.stats.requests, numrows)));
+	return numrows;
 }
 
 /*

@@ -21,6 +21,7 @@
 #include "lib/stringinfo.h"
 #include "nodes/pathnodes.h"
 #include "utils/palloc.h"
+#include "utils/relcache.h"
 
 #ifndef VAPI_FDW_VERSION
 #define VAPI_FDW_VERSION "0.1"
@@ -169,17 +170,71 @@ extern char *vapi_camel_case(const char *name);
 extern Datum vapi_fdw_validator(PG_FUNCTION_ARGS);
 
 /* ----------------------------------------------------------------
- * deparse.c: the request a scan sends (strings only, no network).
+ * deparse.c: which quals can be pushed, and the requests they make
+ * (strings only, no network).
  * ----------------------------------------------------------------
  */
+
+/* The two timestamp fields the list endpoint filters on. */
+#define VAPI_FIELD_CREATED		0
+#define VAPI_FIELD_UPDATED		1
+#define VAPI_NFIELDS			2
+
+/* The four comparisons of each (createdAtGt, createdAtGe, ...). */
+#define VAPI_OP_GT				0
+#define VAPI_OP_GE				1
+#define VAPI_OP_LT				2
+#define VAPI_OP_LE				3
+#define VAPI_NOPS				4
+
+/* The columns of a foreign table that pushdown can use. */
+typedef struct VapiRelColumns
+{
+	AttrNumber	time_attno[VAPI_NFIELDS];	/* timestamptz createdAt/updatedAt */
+	AttrNumber	id_attno;		/* the column reading "id" */
+	Oid			id_type;		/* uuid, text or varchar */
+	Bitmapset  *search_attnos;	/* text columns reading name/number/sipUri */
+} VapiRelColumns;
+
+typedef enum VapiQualKind
+{
+	VAPI_QUAL_TIME,				/* created_at/updated_at compared to a value */
+	VAPI_QUAL_ID_EQ,			/* id = value */
+	VAPI_QUAL_ID_ANY,			/* id = ANY(array) */
+	VAPI_QUAL_SEARCH			/* a search prefilter (superset) */
+} VapiQualKind;
+
+/* A qual that can be pushed, as found by vapi_classify_qual. */
+typedef struct VapiQual
+{
+	VapiQualKind kind;
+	int			field;			/* TIME: VAPI_FIELD_* */
+	int			strategy;		/* TIME: btree strategy, column on the left */
+	Expr	   *operand;		/* TIME, ID_*: evaluated at execution */
+	char	   *search;			/* SEARCH: the fragment */
+} VapiQual;
+
+/* One list request. */
 typedef struct VapiListRequest
 {
 	int			limit;			/* page size */
 	int			page;			/* 1-based page number, 1 = omit */
-	const char *created_le;		/* keyset bound, or NULL */
+	bool		ascending;		/* sortOrder */
+	const char *search;			/* or NULL */
+	const char *time[VAPI_NFIELDS][VAPI_NOPS];	/* values or NULL */
 } VapiListRequest;
 
+extern void vapi_rel_columns(Relation rel, VapiRelColumns *cols);
+extern bool vapi_classify_qual(PlannerInfo *root, RelOptInfo *baserel,
+							   const VapiRelColumns *cols, Expr *clause,
+							   bool allow_outer, VapiQual *q);
+extern bool vapi_is_runtime_value(PlannerInfo *root, RelOptInfo *baserel,
+								  Expr *expr, bool allow_outer);
 extern char *vapi_deparse_list_request(const VapiListRequest *req);
+extern char *vapi_deparse_item_path(const char *id);
+extern char *vapi_format_timestamp(int64 ts, bool round_up);
+extern bool vapi_valid_id(const char *id);
+extern const char *vapi_time_param_name(int field, int op);
 extern void vapi_append_query_param(StringInfo buf, const char *name,
 									const char *value);
 
@@ -202,6 +257,8 @@ typedef struct VapiPageInfo
 
 extern VapiPage *vapi_json_parse_page(const char *buf, size_t len,
 									  MemoryContext cxt, VapiPageInfo *info);
+extern VapiPage *vapi_json_parse_object(const char *buf, size_t len,
+										MemoryContext cxt);
 extern VapiItem *vapi_json_page_item(VapiPage *page, int i);
 extern const char *vapi_json_item_id(VapiItem *item);
 extern const char *vapi_json_item_string(VapiItem *item, const char *key);
