@@ -12,14 +12,15 @@ OBJS = \
 	src/http.o \
 	src/connection.o \
 	src/json.o \
-	src/import.o
+	src/import.o \
+	src/modify.o
 
 EXTENSION = vapi_fdw
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" vapi_fdw.control)
 DATA = vapi_fdw--0.1.sql
 PGFILEDESC = "vapi_fdw - foreign data wrapper for Vapi phone numbers"
 
-REGRESS = setup options scan types import errors paging pushdown
+REGRESS = setup options scan types import errors paging pushdown modify
 REGRESS_OPTS = --load-extension=vapi_fdw
 
 SHLIB_LINK += -lcurl -ljson-c

@@ -47,7 +47,8 @@ static HTAB *ConnectionHash = NULL;
 static void vapi_inval_callback(Datum arg, int cacheid, uint32 hashvalue);
 static void vapi_check_user_mapping(ForeignServer *server, Oid userid);
 static const char *vapi_reason_phrase(long status);
-static char *vapi_remote_message(VapiConn *conn, const VapiHttpResponse *resp);
+static char *vapi_remote_message(VapiConn *conn, const VapiHttpResponse *resp,
+								 List *redact);
 
 /*
  * vapi_inval_callback
@@ -106,6 +107,25 @@ vapi_check_user_mapping(ForeignServer *server, Oid userid)
 }
 
 /*
+ * vapi_has_own_user_mapping
+ *		Does the role have a user mapping of its own for the server (not
+ *		only a PUBLIC one)?
+ */
+bool
+vapi_has_own_user_mapping(Oid userid, Oid serverid)
+{
+	HeapTuple	tp;
+
+	tp = SearchSysCache2(USERMAPPINGUSERSERVER,
+						 ObjectIdGetDatum(userid),
+						 ObjectIdGetDatum(serverid));
+	if (!HeapTupleIsValid(tp))
+		return false;
+	ReleaseSysCache(tp);
+	return true;
+}
+
+/*
  * vapi_get_connection
  *		The cached handle for the user mapping of (userid, server),
  *		created or rebuilt as needed.
@@ -146,15 +166,16 @@ vapi_get_connection(ForeignServer *server, Oid userid)
 	}
 	if (api_key == NULL)
 	{
-		char	   *role = OidIsValid(user->userid) ?
-			GetUserNameFromId(user->userid, false) : "PUBLIC";
+		bool		own = vapi_has_own_user_mapping(userid, server->serverid);
+		char	   *role = own ? GetUserNameFromId(userid, false) : "PUBLIC";
 
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
-				 errmsg("user mapping for role \"%s\" on server \"%s\" has no \"api_key\" option",
-						role, server->servername),
+				 errmsg("user mapping for %s%s%s on server \"%s\" has no \"api_key\" option",
+						own ? "role \"" : "", role, own ? "\"" : "",
+						server->servername),
 				 errhint("Add it with: ALTER USER MAPPING FOR %s SERVER %s OPTIONS (ADD api_key '...');",
-						 OidIsValid(user->userid) ? quote_identifier(role) : "PUBLIC",
+						 own ? quote_identifier(role) : "PUBLIC",
 						 quote_identifier(server->servername))));
 	}
 
@@ -244,6 +265,40 @@ vapi_redact(VapiConn *conn, const char *text)
 }
 
 /*
+ * vapi_redact_values
+ *		A copy of "text" with every occurrence of each of "values" (strings
+ *		of at least 4 bytes) replaced.
+ */
+char *
+vapi_redact_values(const char *text, List *values)
+{
+	ListCell   *lc;
+	char	   *result = pstrdup(text);
+
+	foreach(lc, values)
+	{
+		const char *v = (const char *) lfirst(lc);
+		size_t		vlen = strlen(v);
+		StringInfoData buf;
+		const char *p = result;
+		const char *hit;
+
+		if (vlen < 4)
+			continue;
+		initStringInfo(&buf);
+		while ((hit = strstr(p, v)) != NULL)
+		{
+			appendBinaryStringInfo(&buf, p, hit - p);
+			appendStringInfoString(&buf, "[redacted]");
+			p = hit + vlen;
+		}
+		appendStringInfoString(&buf, p);
+		result = buf.data;
+	}
+	return result;
+}
+
+/*
  * vapi_reason_phrase
  *		The standard reason phrase of common HTTP status codes.
  */
@@ -292,7 +347,7 @@ vapi_reason_phrase(long status)
  *		the raw body.  The key is redacted.
  */
 static char *
-vapi_remote_message(VapiConn *conn, const VapiHttpResponse *resp)
+vapi_remote_message(VapiConn *conn, const VapiHttpResponse *resp, List *redact)
 {
 	char	   *msg = vapi_json_error_message(resp->body, resp->body_len);
 
@@ -328,7 +383,7 @@ vapi_remote_message(VapiConn *conn, const VapiHttpResponse *resp)
 			appendStringInfoString(&buf, "...");
 		msg = buf.data;
 	}
-	return vapi_redact(conn, msg);
+	return vapi_redact_values(vapi_redact(conn, msg), redact);
 }
 
 /*
@@ -336,11 +391,13 @@ vapi_remote_message(VapiConn *conn, const VapiHttpResponse *resp)
  *		Send one request to the API (retrying where that is safe) and raise
  *		an ERROR for any outcome but a 2xx answer (or a 404, when
  *		VAPI_REQ_ALLOW_404 is given).  The answer goes to "resp", allocated
- *		in "resp_cxt"; "stats", if given, counts what was done.
+ *		in "resp_cxt"; "stats", if given, counts what was done.  Values in
+ *		"redact" (secrets in the body) are blanked out of remote text, like
+ *		the key.
  */
 void
 vapi_request(VapiConn *conn, const char *method, const char *path_and_query,
-			 const char *body, size_t body_len, int flags,
+			 const char *body, size_t body_len, List *redact, int flags,
 			 VapiHttpResponse *resp, MemoryContext resp_cxt, VapiStats *stats)
 {
 	VapiHttpRequest req;
@@ -421,7 +478,7 @@ vapi_request(VapiConn *conn, const char *method, const char *path_and_query,
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("Vapi API rate limit exceeded%s", attempts),
-				 errdetail_internal("%s", vapi_remote_message(conn, resp)),
+				 errdetail_internal("%s", vapi_remote_message(conn, resp, redact)),
 				 resp->gave_up_early ?
 				 errhint("The wait the API asked for would pass statement_timeout or timeout_ms.") :
 				 errhint("Retry later, or raise max_retries on server \"%s\".",
@@ -432,7 +489,7 @@ vapi_request(VapiConn *conn, const char *method, const char *path_and_query,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("Vapi API rejected the API key: HTTP %ld (%s)",
 						resp->status, vapi_reason_phrase(resp->status)),
-				 errdetail_internal("%s", vapi_remote_message(conn, resp)),
+				 errdetail_internal("%s", vapi_remote_message(conn, resp, redact)),
 				 errhint("Check the api_key option of the user mapping for server \"%s\".",
 						 conn->server_name),
 				 errcontext("Vapi request: %s %s", method, path_and_query)));
@@ -442,6 +499,6 @@ vapi_request(VapiConn *conn, const char *method, const char *path_and_query,
 				 errmsg("Vapi API request failed: HTTP %ld (%s)%s",
 						resp->status, vapi_reason_phrase(resp->status),
 						attempts),
-				 errdetail_internal("%s", vapi_remote_message(conn, resp)),
+				 errdetail_internal("%s", vapi_remote_message(conn, resp, redact)),
 				 errcontext("Vapi request: %s %s", method, path_and_query)));
 }

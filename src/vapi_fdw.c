@@ -219,8 +219,6 @@ static bool vapi_ec_member_is_id(PlannerInfo *root, RelOptInfo *rel,
 								 EquivalenceMember *em, void *arg);
 static char *vapi_outer_column_name(PlannerInfo *root, RelOptInfo *baserel,
 									Expr *expr);
-static VapiColumn *vapi_build_columns(Relation rel, List *retrieved_attrs,
-									  int *ncolumns);
 static void vapi_scan_init(VapiScanState *st, Relation rel, Oid userid,
 						   List *retrieved_attrs, MemoryContext parent);
 static void vapi_scan_start(VapiScanState *st, List *dpcontext,
@@ -267,6 +265,15 @@ vapi_fdw_handler(PG_FUNCTION_ARGS)
 	routine->ReScanForeignScan = vapiReScanForeignScan;
 	routine->EndForeignScan = vapiEndForeignScan;
 	routine->ExplainForeignScan = vapiExplainForeignScan;
+	routine->AddForeignUpdateTargets = vapiAddForeignUpdateTargets;
+	routine->PlanForeignModify = vapiPlanForeignModify;
+	routine->BeginForeignModify = vapiBeginForeignModify;
+	routine->ExecForeignInsert = vapiExecForeignInsert;
+	routine->ExecForeignUpdate = vapiExecForeignUpdate;
+	routine->ExecForeignDelete = vapiExecForeignDelete;
+	routine->EndForeignModify = vapiEndForeignModify;
+	routine->IsForeignRelUpdatable = vapiIsForeignRelUpdatable;
+	routine->ExplainForeignModify = vapiExplainForeignModify;
 	routine->AnalyzeForeignTable = vapiAnalyzeForeignTable;
 	routine->ImportForeignSchema = vapiImportForeignSchema;
 
@@ -776,7 +783,7 @@ vapiGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
  * A jsonb (or json) column named "attrs" without a "key" option holds the
  * whole object, secrets removed.
  */
-static VapiColumn *
+VapiColumn *
 vapi_build_columns(Relation rel, List *retrieved_attrs, int *ncolumns)
 {
 	TupleDesc	tupdesc = RelationGetDescr(rel);
@@ -1299,7 +1306,7 @@ vapi_fetch_page(VapiScanState *st)
 	if (st->first_request == NULL)
 		st->first_request = MemoryContextStrdup(st->runtime_cxt, path);
 
-	vapi_request(st->conn, "GET", path, NULL, 0, 0, &resp, st->page_cxt,
+	vapi_request(st->conn, "GET", path, NULL, 0, NIL, 0, &resp, st->page_cxt,
 				 &st->stats);
 
 	errcb.callback = vapi_request_error_callback;
@@ -1367,7 +1374,7 @@ vapi_fetch_lookup(VapiScanState *st)
 		path = vapi_deparse_item_path(id);
 		if (st->first_request == NULL)
 			st->first_request = MemoryContextStrdup(st->runtime_cxt, path);
-		vapi_request(st->conn, "GET", path, NULL, 0, VAPI_REQ_ALLOW_404,
+		vapi_request(st->conn, "GET", path, NULL, 0, NIL, VAPI_REQ_ALLOW_404,
 					 &resp, st->page_cxt, &st->stats);
 		if (resp.status == 404)
 		{

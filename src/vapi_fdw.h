@@ -22,6 +22,7 @@
 #include "nodes/pathnodes.h"
 #include "utils/palloc.h"
 #include "utils/relcache.h"
+#include "utils/jsonb.h"
 
 #ifndef VAPI_FDW_VERSION
 #define VAPI_FDW_VERSION "0.1"
@@ -150,13 +151,15 @@ typedef struct VapiConn VapiConn;
 #define VAPI_REQ_ALLOW_404		0x01	/* a 404 is an answer, not an error */
 
 extern VapiConn *vapi_get_connection(ForeignServer *server, Oid userid);
+extern bool vapi_has_own_user_mapping(Oid userid, Oid serverid);
 extern const VapiServerOptions *vapi_connection_options(VapiConn *conn);
 extern void vapi_request(VapiConn *conn, const char *method,
 						 const char *path_and_query,
 						 const char *body, size_t body_len,
-						 int flags, VapiHttpResponse *resp,
+						 List *redact, int flags, VapiHttpResponse *resp,
 						 MemoryContext resp_cxt, VapiStats *stats);
 extern char *vapi_redact(VapiConn *conn, const char *text);
+extern char *vapi_redact_values(const char *text, List *values);
 
 /* ----------------------------------------------------------------
  * option.c
@@ -267,6 +270,17 @@ extern void vapi_json_item_to_datums(VapiItem *item, VapiColumn *columns,
 									 Datum *values, bool *nulls);
 extern char *vapi_json_error_message(const char *buf, size_t len);
 
+/* A field of a request body: a key path and its value as JSON text. */
+typedef struct VapiBodyField
+{
+	char	  **path;
+	int			npath;
+	const char *json;			/* NULL: JSON null */
+} VapiBodyField;
+
+extern char *vapi_json_value_text(Datum value, Oid typid, const char *colname);
+extern char *vapi_json_build_body(Jsonb *base, List *drop, List *fields);
+
 /* ----------------------------------------------------------------
  * import.c
  * ----------------------------------------------------------------
@@ -275,9 +289,51 @@ extern List *vapiImportForeignSchema(ImportForeignSchemaStmt *stmt,
 									 Oid serverOid);
 
 /* ----------------------------------------------------------------
+ * modify.c
+ * ----------------------------------------------------------------
+ */
+struct ExplainState;
+struct ModifyTableState;
+struct ResultRelInfo;
+struct EState;
+struct TupleTableSlot;
+struct ModifyTable;
+extern void vapiAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
+										RangeTblEntry *target_rte,
+										Relation target_relation);
+extern List *vapiPlanForeignModify(PlannerInfo *root,
+								   struct ModifyTable *plan,
+								   Index resultRelation, int subplan_index);
+extern void vapiBeginForeignModify(struct ModifyTableState *mtstate,
+								   struct ResultRelInfo *rinfo,
+								   List *fdw_private, int subplan_index,
+								   int eflags);
+extern struct TupleTableSlot *vapiExecForeignInsert(struct EState *estate,
+													struct ResultRelInfo *rinfo,
+													struct TupleTableSlot *slot,
+													struct TupleTableSlot *planSlot);
+extern struct TupleTableSlot *vapiExecForeignUpdate(struct EState *estate,
+													struct ResultRelInfo *rinfo,
+													struct TupleTableSlot *slot,
+													struct TupleTableSlot *planSlot);
+extern struct TupleTableSlot *vapiExecForeignDelete(struct EState *estate,
+													struct ResultRelInfo *rinfo,
+													struct TupleTableSlot *slot,
+													struct TupleTableSlot *planSlot);
+extern void vapiEndForeignModify(struct EState *estate,
+								 struct ResultRelInfo *rinfo);
+extern int	vapiIsForeignRelUpdatable(Relation rel);
+extern void vapiExplainForeignModify(struct ModifyTableState *mtstate,
+									 struct ResultRelInfo *rinfo,
+									 List *fdw_private, int subplan_index,
+									 struct ExplainState *es);
+
+/* ----------------------------------------------------------------
  * vapi_fdw.c
  * ----------------------------------------------------------------
  */
 extern bool vapi_parse_timestamp(const char *s, int64 *usecs);
+extern VapiColumn *vapi_build_columns(Relation rel, List *retrieved_attrs,
+									  int *ncolumns);
 
 #endif							/* VAPI_FDW_H */
