@@ -128,10 +128,13 @@ vapi_start_cluster() {
 # loopback port.  Exports VAPI_MOCK_URL and VAPI_MOCK_KEY.
 vapi_start_mock() {
 	python3 "$VAPI_ROOT/test/vapi_mock.py" --host 127.0.0.1 --port 0 \
-		--port-file "$VAPI_TMP/mock.port" --key "$VAPI_MOCK_KEY" "$@" \
+		--port-file "$VAPI_TMP/mock.port" --key "$VAPI_MOCK_KEY" \
+		--blackhole-port-file "$VAPI_TMP/blackhole.port" "$@" \
 		>"$VAPI_TMP/mock.log" 2>&1 &
 	VAPI_MOCK_PID=$!
 	VAPI_MOCK_URL=$(python3 "$VAPI_ROOT/test/mockctl.py" wait-ready --port-file "$VAPI_TMP/mock.port" --timeout 30)
-	export VAPI_MOCK_URL VAPI_MOCK_KEY
+	# a port that accepts connections and never answers (stuck connecting)
+	VAPI_BLACKHOLE_URL="https://127.0.0.1:$(cat "$VAPI_TMP/blackhole.port")"
+	export VAPI_MOCK_URL VAPI_MOCK_KEY VAPI_BLACKHOLE_URL
 	log "mock Vapi API at $VAPI_MOCK_URL"
 }

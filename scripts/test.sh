@@ -31,9 +31,18 @@ if [ -f regression.diffs ]; then
 	status=1
 fi
 
+# No test input or expected output may hold the key.
+key_failed=0
+if grep -rlF "$VAPI_MOCK_KEY" sql expected >/dev/null 2>&1; then
+	echo "the API key appears in:" $(grep -rlF "$VAPI_MOCK_KEY" sql expected)
+	status=1
+	key_failed=1
+fi
+
 # A closing line any CI reader understands: regression and mock tests.
 passed=$(grep -cE '^(ok|test) .* ok ' "$VAPI_TMP/installcheck.out" || true)
 failed=$(grep -cE 'FAILED|^not ok' "$VAPI_TMP/installcheck.out" || true)
+failed=$((failed + key_failed))
 mock_run=$(sed -n 's/^Ran \([0-9]*\) tests\{0,1\}.*/\1/p' "$VAPI_TMP/mock-tests.out")
 mock_failed=$(sed -n 's/^FAILED (\(failures\|errors\)=\([0-9]*\).*/\2/p' "$VAPI_TMP/mock-tests.out")
 mock_failed=${mock_failed:-0}

@@ -299,6 +299,29 @@ vapi_redact_values(const char *text, List *values)
 }
 
 /*
+ * vapi_transport_detail
+ *		curl's message for a failed transfer, redacted, without the timing
+ *		it sometimes adds (" after 12 ms"), which only adds noise.
+ */
+static char *
+vapi_transport_detail(VapiConn *conn, const char *msg)
+{
+	char	   *out = vapi_redact(conn, msg ? msg : "unknown transport error");
+	char	   *p = strstr(out, " after ");
+
+	if (p != NULL)
+	{
+		char	   *q = p + 7;
+
+		while (*q >= '0' && *q <= '9')
+			q++;
+		if (q > p + 7 && strncmp(q, " ms", 3) == 0)
+			memmove(p, q + 3, strlen(q + 3) + 1);
+	}
+	return out;
+}
+
+/*
  * vapi_reason_phrase
  *		The standard reason phrase of common HTTP status codes.
  */
@@ -438,7 +461,7 @@ vapi_request(VapiConn *conn, const char *method, const char *path_and_query,
 					(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
 					 errmsg("could not connect to the Vapi API at \"%s\"%s",
 							conn->opts.url, attempts),
-					 errdetail_internal("%s", vapi_redact(conn, resp->transport_error)),
+					 errdetail_internal("%s", vapi_transport_detail(conn, resp->transport_error)),
 					 errcontext("Vapi request: %s %s", method, path_and_query)));
 			break;
 		case VAPI_HTTP_TIMEOUT:
@@ -464,7 +487,7 @@ vapi_request(VapiConn *conn, const char *method, const char *path_and_query,
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_ERROR),
 					 errmsg("Vapi API request failed%s", attempts),
-					 errdetail_internal("%s", vapi_redact(conn, resp->transport_error)),
+					 errdetail_internal("%s", vapi_transport_detail(conn, resp->transport_error)),
 					 errcontext("Vapi request: %s %s", method, path_and_query)));
 			break;
 	}
@@ -483,6 +506,14 @@ vapi_request(VapiConn *conn, const char *method, const char *path_and_query,
 				 errhint("The wait the API asked for would pass statement_timeout or timeout_ms.") :
 				 errhint("Retry later, or raise max_retries on server \"%s\".",
 						 conn->server_name),
+				 errcontext("Vapi request: %s %s", method, path_and_query)));
+	else if (resp->status >= 300 && resp->status < 400)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("Vapi API answered with a redirect (HTTP %ld), which vapi_fdw does not follow",
+						resp->status),
+				 errdetail("Redirects are never followed, so the API key is only ever sent to the server's url."),
+				 errhint("Check the url option of server \"%s\".", conn->server_name),
 				 errcontext("Vapi request: %s %s", method, path_and_query)));
 	else if (resp->status == 401 || resp->status == 403)
 		ereport(ERROR,

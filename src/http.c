@@ -287,8 +287,8 @@ vapi_http_perform(VapiHttp *http, const VapiHttpRequest *req,
 		{
 			TimestampTz deadline = get_timeout_finish_time(STATEMENT_TIMEOUT);
 
-			if (TimestampDifferenceExceeds(GetCurrentTimestamp(), deadline,
-										   (int) delay))
+			if (!TimestampDifferenceExceeds(GetCurrentTimestamp(), deadline,
+											(int) delay))
 			{
 				resp->gave_up_early = true;
 				break;
@@ -431,6 +431,14 @@ vapi_http_once(VapiHttp *http, const VapiHttpRequest *req,
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) req->timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+
+	/*
+	 * libcurl quietly sends a request again when a reused connection turns
+	 * out to have been closed.  A request that must not be repeated (a
+	 * POST) gets a connection of its own, so that it is sent exactly once.
+	 */
+	if (!req->retry_safe)
+		curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, vapi_http_write_cb);
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, &sink);
 	if (req->body != NULL)

@@ -171,6 +171,32 @@ vapi_json_type_name(json_type t)
 }
 
 /*
+ * vapi_json_type_article
+ *		A JSON type name with its article, for messages ("an array").
+ */
+static const char *
+vapi_json_type_article(json_type t)
+{
+	switch (t)
+	{
+		case json_type_object:
+			return "an object";
+		case json_type_array:
+			return "an array";
+		case json_type_int:
+		case json_type_double:
+			return "a number";
+		case json_type_boolean:
+			return "a boolean";
+		case json_type_string:
+			return "a string";
+		case json_type_null:
+			return "null";
+	}
+	return "an unknown value";
+}
+
+/*
  * vapi_json_parse_page
  *		Parse one page of the list endpoint: a v2 object {results,
  *		metadata} or a bare array.  The tree lives until "cxt" is reset.
@@ -252,8 +278,8 @@ vapi_json_parse_page(const char *buf, size_t len, MemoryContext cxt,
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 					 errmsg("Vapi API returned an unexpected list page"),
-					 errdetail("Element %d of the list is a %s, not an object.",
-							   i, vapi_json_type_name(json_object_get_type(item)))));
+					 errdetail("Element %d of the list is %s, not an object.",
+							   i, vapi_json_type_article(json_object_get_type(item)))));
 	}
 	return page;
 }
@@ -280,8 +306,8 @@ vapi_json_parse_object(const char *buf, size_t len, MemoryContext cxt)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 				 errmsg("Vapi API returned an unexpected phone number"),
-				 errdetail("Expected a JSON object, got a %s.",
-						   vapi_json_type_name(json_object_get_type(root)))));
+				 errdetail("Expected a JSON object, got %s.",
+						   vapi_json_type_article(json_object_get_type(root)))));
 
 	page = MemoryContextAlloc(cxt, sizeof(VapiPage));
 	page->root = root;

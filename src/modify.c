@@ -957,11 +957,19 @@ vapiExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
 	if (resp.status == 404 && resp.attempts <= 1)
 		return NULL;
 	st->rows_applied++;
-	if (st->has_returning && resp.status != 404)
+	if (st->has_returning)
 	{
-		oldcxt = MemoryContextSwitchTo(st->temp_cxt);
-		vapi_returning(st, slot, &resp);
-		MemoryContextSwitchTo(oldcxt);
+		if (resp.status == 404)
+		{
+			/* the answer with the object was lost: nothing to return */
+			ExecStoreAllNullTuple(slot);
+		}
+		else
+		{
+			oldcxt = MemoryContextSwitchTo(st->temp_cxt);
+			vapi_returning(st, slot, &resp);
+			MemoryContextSwitchTo(oldcxt);
+		}
 	}
 	return slot;
 }

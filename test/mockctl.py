@@ -18,6 +18,9 @@
 #   clear                             clear the request log
 #   count [--match PREFIX]            number of logged requests
 #   stats                             requests=N connections=M numbers=K
+#                                     blackhole=B (connections the black hole
+#                                     accepted)
+#   blackhole-port                    the black hole's port, or "none"
 #   fault JSON | faults-clear         install fault rule(s) / remove them all
 #   mutate JSON | mutations | mutations-clear
 #                                     install mutation rule(s) / show what was
@@ -160,8 +163,15 @@ def cmd_count(args):
 def cmd_stats(args):
     """stats: request, connection and number counts."""
     s = call(base_url(args), "GET", "/__mock/stats")
-    out("requests=%d connections=%d numbers=%d"
-        % (s["requests"], s["connections"], s["numbers"]))
+    out("requests=%d connections=%d numbers=%d blackhole=%d"
+        % (s["requests"], s["connections"], s["numbers"],
+           s.get("blackhole_connections", 0)))
+
+
+def cmd_blackhole_port(args):
+    """blackhole-port: the port of the black hole listener, or 'none'."""
+    port = call(base_url(args), "GET", "/__mock/stats").get("blackhole_port")
+    out("none" if port is None else "%d" % port)
 
 
 def cmd_fault(args):
@@ -268,6 +278,7 @@ def main(argv=None):
     p.set_defaults(func=cmd_count)
 
     sub.add_parser("stats").set_defaults(func=cmd_stats)
+    sub.add_parser("blackhole-port").set_defaults(func=cmd_blackhole_port)
 
     p = sub.add_parser("fault")
     p.add_argument("json")

@@ -5,9 +5,11 @@
 # back from --port-file) and checks, with exact values and messages: the 401
 # answer, the v1 and v2 listings (order, limits, paging, the eight time
 # filters, search, query validation), get/patch/delete by id, creation per
-# provider, the legacy buy route, every fault kind, list-time mutations, the
-# request log, gzip, and the data-set knobs (--max-step, --newest) through
-# the command line, the control API and mockctl.py.
+# provider, the legacy buy route, every fault kind (with "every" and extra
+# headers), list-time mutations, the request log, gzip, the data-set knobs
+# (--max-step, --newest) through the command line, the control API and
+# mockctl.py, the black hole listener (--blackhole-port-file), and many
+# concurrent keep-alive clients.
 #
 # Usage (from the top of the source tree):
 #   python3 test/test_mock.py [-v]
@@ -23,9 +25,12 @@ import json
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.error
@@ -98,14 +103,21 @@ def error_body(status, message, error):
 class MockProcess:
     """A vapi_mock.py subprocess on 127.0.0.1 with an ephemeral port."""
 
-    def __init__(self, *args):
-        """Start the mock with extra command-line args and wait until ready."""
+    def __init__(self, *args, blackhole=False):
+        """Start the mock with extra command-line args and wait until ready.
+
+        With blackhole, the black hole listener is on too (its port in
+        self.blackhole_port, else None)."""
         self.tmp = tempfile.mkdtemp(prefix="vapi-mock-test-")
         port_file = os.path.join(self.tmp, "port")
+        extra = list(args)
+        if blackhole:
+            extra += ["--blackhole-port-file",
+                      os.path.join(self.tmp, "blackhole.port")]
         self.stderr = open(os.path.join(self.tmp, "stderr"), "w+b")
         self.proc = subprocess.Popen(
             [sys.executable, MOCK, "--host", "127.0.0.1", "--port", "0",
-             "--port-file", port_file, "--key", KEY] + list(args),
+             "--port-file", port_file, "--key", KEY] + extra,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=self.stderr)
         deadline = time.monotonic() + 15
@@ -118,6 +130,10 @@ class MockProcess:
         with open(port_file) as f:
             self.port = int(f.read())
         self.url = "http://127.0.0.1:%d" % self.port
+        self.blackhole_port = None
+        if blackhole:
+            with open(os.path.join(self.tmp, "blackhole.port")) as f:
+                self.blackhole_port = int(f.read())
 
     def error_text(self):
         """What the mock wrote on stderr so far."""
@@ -230,6 +246,15 @@ class MockTestCase(unittest.TestCase):
                                           timeout=20)
         self.addCleanup(conn.close)
         return conn
+
+    def mockctl(self, *args, base=None):
+        """Run mockctl.py against the mock (or the one at `base`); returns
+        (rc, stdout, stderr)."""
+        run = subprocess.run([sys.executable, MOCKCTL, "--url",
+                              base or self.base]
+                             + list(args), stdin=subprocess.DEVNULL,
+                             capture_output=True, timeout=20)
+        return run.returncode, run.stdout.decode(), run.stderr.decode()
 
     def raw(self, conn, method, path, body=None, headers=None):
         """One request on a connection; returns (response, body bytes)."""
@@ -929,6 +954,125 @@ class FaultTest(MockTestCase):
         self.assertEqual(self.corrupted(5), first)
         self.assertNotEqual(self.corrupted(6), first)
 
+    def test_body_headers(self):
+        """A body fault adds its headers, after the standard ones."""
+        self.fault({"kind": "body", "status": 302, "content_type": "text/plain",
+                    "text": "moved", "headers": {
+                        "Location": "http://127.0.0.2:9/steal",
+                        "X-Empty": "", "X-Note": "Zürich ✓"}})
+        conn = self.connect()
+        resp, data = self.raw(conn, "GET", "/v2/phone-number?limit=1")
+        self.assertEqual((resp.status, data), (302, b"moved"))
+        self.assertEqual(resp.getheaders(), [
+            ("Content-Type", "text/plain"), ("Content-Length", "5"),
+            ("Location", "http://127.0.0.2:9/steal"), ("X-Empty", ""),
+            ("X-Note", "Zürich ✓".encode("utf-8").decode("latin-1")),
+            ("Connection", "keep-alive")])
+        resp, data = self.raw(conn, "GET", "/v2/phone-number?limit=1")
+        self.assertEqual(resp.status, 200)
+        self.assertIsNone(resp.getheader("Location"))
+        self.assertEqual([(e["fault"], e["status"]) for e in self.log()],
+                         [("body", 302), (None, 200)])
+
+    def test_bad_body_headers(self):
+        """Header names and values must be strings without CR or LF."""
+        values_msg = "headers must be an object whose values are strings"
+        text_msg = ("header names must be non-empty and without ':', and "
+                    "names and values must not contain CR or LF")
+        cases = [([], values_msg), ("Location: x", values_msg),
+                 ({"X-A": 1}, values_msg), ({"X-A": None}, values_msg),
+                 ({"X-A": ["v"]}, values_msg),
+                 ({"X-A": "v\r\nX-B: w"}, text_msg),
+                 ({"X-A": "v\n"}, text_msg), ({"X-A": "\rv"}, text_msg),
+                 ({"X-A\r\nX-B": "v"}, text_msg), ({"": "v"}, text_msg),
+                 ({"X-A:": "v"}, text_msg)]
+        for headers, message in cases:
+            self.assert_error("POST", "/__mock/faults", 400, message,
+                              {"kind": "body", "text": "x",
+                               "headers": headers})
+        self.assertEqual(self.json_call("GET", "/__mock/faults"), [])
+        self.fault({"kind": "body", "text": "x", "headers": None})
+        code, headers, data = self.call("GET", "/phone-number")
+        self.assertEqual((code, data), (200, b"x"))
+
+    def test_every(self):
+        """every=n: only each n-th request of the window gets the fault."""
+        self.fault({"match": "GET /v2/phone-number", "kind": "status",
+                    "status": 429, "retry_after": "0", "every": 3,
+                    "times": 0})
+        codes = [self.call("GET", "/v2/phone-number?limit=1")[0]
+                 for _ in range(10)]
+        self.assertEqual(codes, [200, 200, 429] * 3 + [200])
+        self.assertEqual(self.call("GET", "/phone-number?limit=1")[0], 200)
+        rules = self.json_call("GET", "/__mock/faults")
+        self.assertEqual((rules[0]["every"], rules[0]["seen"]), (3, 10))
+
+    def test_every_with_skip_and_times(self):
+        """skip comes first, then times counts the faulted requests."""
+        self.fault({"kind": "status", "status": 503, "skip": 1, "every": 2,
+                    "times": 2})
+        codes = [self.call("GET", "/phone-number?limit=1")[0]
+                 for _ in range(8)]
+        self.assertEqual(codes, [200, 200, 503, 200, 503, 200, 200, 200])
+        self.json_call("DELETE", "/__mock/faults")
+        self.fault({"kind": "status", "status": 500, "every": 1, "times": 2})
+        codes = [self.call("GET", "/phone-number?limit=1")[0]
+                 for _ in range(3)]
+        self.assertEqual(codes, [500, 500, 200])
+
+    def test_every_passes_to_next_rule(self):
+        """Requests an every-rule skips go on to the next matching rule."""
+        self.fault({"kind": "status", "status": 429, "every": 2, "times": 0},
+                   {"kind": "html", "status": 502, "times": 0, "skip": 2})
+        codes = [self.call("GET", "/phone-number?limit=1")[0]
+                 for _ in range(6)]
+        self.assertEqual(codes, [200, 429, 502, 429, 502, 429])
+        self.assertEqual([e["fault"] for e in self.log()],
+                         [None, "status", "html", "status", "html", "status"])
+
+    def test_bad_every(self):
+        """every must be an integer >= 1; rules without it do not show it."""
+        for every in (0, -1, "2", 1.5, 2.0, True, None, [3]):
+            self.assert_error("POST", "/__mock/faults", 400,
+                              "every must be an integer >= 1",
+                              {"kind": "status", "every": every})
+        self.fault({"kind": "status", "times": 0})
+        self.assertEqual(self.json_call("GET", "/__mock/faults"),
+                         [{"kind": "status", "skip": 0, "times": 0,
+                           "seen": 0}])
+
+    def test_every_concurrent(self):
+        """Under concurrent clients every=3 hits exactly each third request."""
+        self.fault({"match": "GET /v2/phone-number", "kind": "status",
+                    "status": 429, "retry_after": "0", "every": 3,
+                    "times": 0})
+        codes = []
+        lock = threading.Lock()
+
+        def client():
+            """30 list requests on one keep-alive connection."""
+            conn = http.client.HTTPConnection("127.0.0.1", self.mock.port,
+                                              timeout=20)
+            try:
+                for _ in range(30):
+                    resp, _ = self.raw(conn, "GET", "/v2/phone-number?limit=2")
+                    with lock:
+                        codes.append(resp.status)
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=client) for _ in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(len(codes), 300)
+        self.assertEqual(codes.count(429), 100)
+        self.assertEqual(codes.count(200), 200)
+        entries = sorted(self.log(), key=lambda e: e["seq"])
+        self.assertEqual([e["seq"] for e in entries], list(range(1, 301)))
+        self.assertEqual([e["status"] for e in entries], [200, 200, 429] * 100)
+
 
 class MutationTest(MockTestCase):
     """Numbers created and deleted between two list requests."""
@@ -1208,13 +1352,6 @@ class KnobTest(MockTestCase):
             self.assertEqual(run.stderr.decode().splitlines()[-1],
                              "vapi_mock.py: error: " + message)
 
-    def mockctl(self, *args):
-        """Run mockctl.py against the mock; returns (rc, stdout, stderr)."""
-        run = subprocess.run([sys.executable, MOCKCTL, "--url", self.base]
-                             + list(args), stdin=subprocess.DEVNULL,
-                             capture_output=True, timeout=20)
-        return run.returncode, run.stdout.decode(), run.stderr.decode()
-
     def test_mockctl_reset(self):
         """mockctl.py reset --max-step N --newest now|ISO."""
         self.assertEqual(self.mockctl("reset", "--count", "300", "--seed",
@@ -1236,6 +1373,259 @@ class KnobTest(MockTestCase):
         self.assertEqual(self.mockctl("reset", "--newest", "bogus"),
                          (1, "", "mockctl: the mock answered 400 to POST "
                           "/__mock/reset: " + NEWEST_MSG + "\n"))
+
+
+class BlackHoleTest(MockTestCase):
+    """--blackhole-port-file: a port that accepts and never answers."""
+
+    @classmethod
+    def setUpClass(cls):
+        """Start a mock with the black hole listener on."""
+        cls.mock = MockProcess("--count", str(COUNT), "--seed", str(SEED),
+                               blackhole=True)
+        cls.addClassCleanup(cls.mock.stop)
+        cls.base = cls.mock.url
+
+    def hole(self, port=None):
+        """A client socket connected to the black hole (auto-closed)."""
+        sock = socket.create_connection(
+            ("127.0.0.1", port or self.mock.blackhole_port), timeout=5)
+        self.addCleanup(sock.close)
+        return sock
+
+    def wait_accepted(self, count, base=None):
+        """Wait until the black hole has accepted `count` connections."""
+        deadline = time.monotonic() + 5
+        while True:
+            got = json.loads(request(base or self.base, "GET",
+                                     "/__mock/stats")[2])
+            if got["blackhole_connections"] == count or \
+                    time.monotonic() > deadline:
+                self.assertEqual(got["blackhole_connections"], count)
+                return
+            time.sleep(0.02)
+
+    def test_port_and_stats(self):
+        """The port file, the stats fields and the mockctl commands."""
+        port = self.mock.blackhole_port
+        self.assertNotEqual(port, self.mock.port)
+        self.assertEqual(self.stats(), {
+            "requests": 0, "connections": 1, "numbers": COUNT,
+            "blackhole_connections": 0, "blackhole_port": port})
+        self.assertEqual(self.mockctl("blackhole-port"), (0, "%d\n" % port,
+                                                          ""))
+        self.hole()
+        self.hole()
+        self.wait_accepted(2)
+        rc, text, err = self.mockctl("stats")
+        self.assertEqual((rc, err), (0, ""))
+        self.assertRegex(text, r"^requests=0 connections=\d+ numbers=300 "
+                         r"blackhole=2\n$")
+        self.reset()
+        self.assertEqual(self.stats()["blackhole_connections"], 0)
+        self.assertEqual(self.stats()["blackhole_port"], port)
+
+    def test_never_answers(self):
+        """Nothing comes back, whatever the client sends; the API still
+        works meanwhile."""
+        plain = self.hole()
+        plain.sendall(b"GET /phone-number HTTP/1.1\r\nHost: x\r\n\r\n")
+        tls = self.hole()
+        tls.sendall(b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03"
+                    + b"\x00" * 64)
+        silent = self.hole()
+        self.wait_accepted(3)
+        start = time.monotonic()
+        for sock in (plain, tls, silent):
+            sock.settimeout(0.2)
+            with self.assertRaises(socket.timeout):
+                sock.recv(1)
+        self.assertGreaterEqual(time.monotonic() - start, 0.55)
+        self.assertEqual(self.call("GET", "/phone-number?limit=1")[0], 200)
+        self.assertEqual(len(self.log()), 1)
+
+    def assert_closed(self, sock):
+        """The other end closed: end of stream, or a reset when it closed
+        with input it never read."""
+        sock.settimeout(5)
+        try:
+            self.assertEqual(sock.recv(1), b"")
+        except ConnectionResetError:
+            pass
+
+    def test_closed_when_peer_closes(self):
+        """When the client ends its side, the black hole closes too."""
+        for data in (b"", b"hello"):
+            sock = self.hole()
+            if data:
+                sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)
+            self.assert_closed(sock)
+        other = self.hole()
+        self.wait_accepted(3)
+        other.settimeout(0.1)
+        with self.assertRaises(socket.timeout):
+            other.recv(1)
+
+    def test_signals_close_everything(self):
+        """SIGTERM and SIGINT stop the mock promptly with connections open."""
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            mock = MockProcess("--count", "5", blackhole=True)
+            self.addCleanup(mock.stop)
+            socks = [self.hole(mock.blackhole_port) for _ in range(3)]
+            self.wait_accepted(3, mock.url)
+            start = time.monotonic()
+            mock.proc.send_signal(signum)
+            self.assertEqual(mock.proc.wait(5), 0)
+            self.assertLess(time.monotonic() - start, 2)
+            for sock in socks:
+                self.assert_closed(sock)
+            with self.assertRaises(OSError):
+                socket.create_connection(("127.0.0.1", mock.blackhole_port),
+                                         timeout=2).close()
+            self.assertEqual(mock.error_text(), "")
+
+    def test_off_by_default(self):
+        """Without the option: no port, no connections, "none"."""
+        mock = MockProcess("--count", "5")
+        self.addCleanup(mock.stop)
+        got = json.loads(request(mock.url, "GET", "/__mock/stats")[2])
+        self.assertEqual((got["blackhole_connections"], got["blackhole_port"]),
+                         (0, None))
+        self.assertEqual(self.mockctl("blackhole-port", base=mock.url),
+                         (0, "none\n", ""))
+        self.assertEqual(self.mockctl("stats", base=mock.url),
+                         (0, "requests=0 connections=3 numbers=5 "
+                          "blackhole=0\n", ""))
+
+
+class ConcurrencyTest(MockTestCase):
+    """Many keep-alive clients listing, creating, patching and deleting."""
+
+    THREADS = 20
+    STEPS = 30
+
+    def client(self, index, results):
+        """One client's 30 requests on one connection; records what it did.
+
+        Steps cycle through: gzip v1 list, v2 page, create, patch, get and
+        (in every other cycle) delete of the number just created."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.mock.port,
+                                          timeout=30)
+        done = {"kept": {}, "deleted": [], "answers": 0}
+        try:
+            current = None
+            for step in range(self.STEPS):
+                op = step % 6
+                name = "T%02d-%02d" % (index, step)
+                headers = {}
+                if op == 0:
+                    method, path, body, want = ("GET", "/phone-number?limit=20",
+                                                None, 200)
+                    headers["Accept-Encoding"] = "gzip"
+                elif op == 1:
+                    method, path, body, want = (
+                        "GET", "/v2/phone-number?limit=3&page=%d" % (step % 4 + 1),
+                        None, 200)
+                elif op == 2:
+                    method, path, body, want = ("POST", "/phone-number",
+                                                {"provider": "vapi",
+                                                 "name": name}, 201)
+                elif op == 3:
+                    method, path, body, want = ("PATCH", "/phone-number/"
+                                                + current["id"],
+                                                {"name": name}, 200)
+                elif op == 4:
+                    method, path, body, want = ("GET", "/phone-number/"
+                                                + current["id"], None, 200)
+                elif step // 6 % 2 == 0:
+                    method, path, body, want = ("DELETE", "/phone-number/"
+                                                + current["id"], None, 200)
+                else:
+                    method, path, body, want = ("GET", "/phone-number?limit=0",
+                                                None, 200)
+                resp, data = self.raw(conn, method, path, body, headers)
+                if resp.status != want:
+                    raise AssertionError("%s %s: %d %r" % (
+                        method, path, resp.status, data[:200]))
+                if resp.getheader("Content-Type") != JSON_CT or \
+                        resp.getheader("Connection") != "keep-alive" or \
+                        int(resp.getheader("Content-Length")) != len(data):
+                    raise AssertionError("bad headers: %r" % resp.getheaders())
+                if resp.getheader("Content-Encoding") == "gzip":
+                    data = gzip.decompress(data)
+                value = json.loads(data)
+                if op == 0 and (len(value) != 20 or
+                                any("id" not in o for o in value)):
+                    raise AssertionError("bad v1 list")
+                if op == 1 and (len(value["results"]) != 3 or
+                                value["metadata"]["itemsPerPage"] != 3):
+                    raise AssertionError("bad v2 page")
+                if op == 2:
+                    current = value
+                    done["kept"][value["id"]] = name
+                elif op in (3, 4):
+                    if value["id"] != current["id"] or \
+                            value["name"] != "T%02d-%02d" % (index, step - op + 3):
+                        raise AssertionError("wrong number: %r" % value)
+                    done["kept"][value["id"]] = value["name"]
+                elif method == "DELETE":
+                    if value["id"] != current["id"]:
+                        raise AssertionError("deleted the wrong number")
+                    del done["kept"][value["id"]]
+                    done["deleted"].append(value["id"])
+                done["answers"] += 1
+        except Exception as exc:   # reported by the main thread
+            done["error"] = "client %d: %r" % (index, exc)
+        finally:
+            conn.close()
+        results[index] = done
+
+    def test_concurrent_clients(self):
+        """20 clients x 30 mixed requests under a latency fault: every
+        answer is well-formed and the final state adds up."""
+        self.fault({"kind": "latency", "ms": 10, "times": 0})
+        results = [None] * self.THREADS
+        threads = [threading.Thread(target=self.client, args=(i, results))
+                   for i in range(self.THREADS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertEqual([r.get("error") for r in results],
+                         [None] * self.THREADS)
+        self.assertEqual([r["answers"] for r in results],
+                         [self.STEPS] * self.THREADS)
+        total = self.THREADS * self.STEPS
+        kept = {}
+        deleted = []
+        for r in results:
+            kept.update(r["kept"])
+            deleted += r["deleted"]
+        self.assertEqual((len(kept), len(deleted)),
+                         (self.THREADS * 2, self.THREADS * 3))
+        everything = self.dump()
+        self.assertEqual(len(everything), COUNT + len(kept))
+        self.assertEqual(self.stats()["numbers"], COUNT + len(kept))
+        by_id = {o["id"]: o for o in everything}
+        self.assertEqual(len(by_id), len(everything))
+        self.assertEqual({i: by_id[i]["name"] for i in kept}, kept)
+        self.assertFalse(set(deleted) & set(by_id))
+        entries = self.log()
+        self.assertEqual([e["seq"] for e in entries],
+                         list(range(1, total + 1)))
+        self.assertEqual({e["fault"] for e in entries}, {"latency"})
+        self.assertTrue(all(e["status"] in (200, 201) for e in entries))
+        per_conn = {}
+        for e in entries:
+            per_conn.setdefault(e["conn"], []).append(e["method"])
+        self.assertEqual(len(per_conn), self.THREADS)
+        self.assertEqual(sorted(len(v) for v in per_conn.values()),
+                         [self.STEPS] * self.THREADS)
+        self.assertEqual(self.json_call("GET", "/__mock/faults")[0]["seen"],
+                         total)
+        self.assertEqual(self.json_call("GET", "/phone-number?limit=1000"),
+                         everything[:1000])
 
 
 if __name__ == "__main__":

@@ -15,6 +15,20 @@
 # (latency, error statuses, malformed or truncated bodies, cut or stalled
 # connections) and create/delete numbers between two list requests.
 #
+# Fault rules take "skip" and "times" (which matching requests a rule
+# covers) and "every": n (only every n-th request of that window gets the
+# fault, the others pass on; "times" then counts the faulted requests).  A
+# "body" fault may add response headers with "headers": {"Name": "value"}
+# (strings without CR or LF, sent as UTF-8 after the standard headers).
+#
+# With --blackhole-port-file the mock also listens on a second port (chosen
+# by the system, written to that file before --port-file is written) that
+# accepts connections and then never answers (nothing is read or written):
+# a server stuck in the middle of connecting.  Each connection is held
+# until the peer closes it or the mock stops.  GET /__mock/stats reports the port
+# ("blackhole_port", null without the option) and the connections accepted
+# since the last reset ("blackhole_connections").
+#
 # Two more knobs shape the data set: --max-step (the largest gap in seconds
 # between two consecutive createdAt values) and --newest (shift the whole
 # data set by whole seconds so that the newest createdAt falls in the current
@@ -27,6 +41,7 @@
 #   python3 test/vapi_mock.py [--host 127.0.0.1] [--port 0] [--port-file FILE]
 #                             [--key KEY] [--count 2500] [--seed 1]
 #                             [--max-step 7200] [--newest now|ISO]
+#                             [--blackhole-port-file FILE]
 #
 # Only the Python 3 standard library is used.
 
@@ -41,7 +56,9 @@ import math
 import os
 import random
 import re
+import select
 import signal
+import socket
 import sys
 import threading
 import uuid
@@ -93,6 +110,10 @@ ISO_RE = re.compile(
     r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?"
     r"([Zz]|[+-]\d{2}(?::?\d{2})?)?)?$")
 NUMBER_RE = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
+HEADERS_MSG = "headers must be an object whose values are strings"
+HEADER_TEXT_MSG = ("header names must be non-empty and without ':', and "
+                   "names and values must not contain CR or LF")
+EVERY_MSG = "every must be an integer >= 1"
 
 DATE_PARAMS = ("createdAtGt", "createdAtLt", "createdAtGe", "createdAtLe",
                "updatedAtGt", "updatedAtLt", "updatedAtGe", "updatedAtLe")
@@ -956,6 +977,7 @@ class Store:
         self.default_max_step = max_step
         self.default_newest = newest
         self.conn_counter = 0
+        self.blackhole_connections = 0
         self.version = 0
         self.reset(count, seed, max_step, newest)
 
@@ -988,6 +1010,7 @@ class Store:
         self.create_counter = 0
         self.planted_counter = 0
         self.conn_counter = 0
+        self.blackhole_connections = 0
         self.touch()
 
     def touch(self):
@@ -1163,7 +1186,11 @@ class Store:
 
     def pick_fault(self, method, path):
         """Count this request against every matching rule; return the first
-        rule whose skip/times window covers it (a copy), or None."""
+        rule that hits it (a copy), or None.  Call with the lock held.
+
+        A rule hits the requests at positions every, 2*every, ... after its
+        first `skip` matching requests, up to `times` hits (0: no limit);
+        with every = 1 that is the skip/times window itself."""
         chosen = None
         for rule in self.faults:
             match = rule.get("match") or "*"
@@ -1177,9 +1204,10 @@ class Store:
                 if not path.startswith(prefix):
                     continue
             rule["seen"] += 1
-            seen, skip, times = rule["seen"], rule["skip"], rule["times"]
-            if chosen is None and seen > skip and \
-                    (times == 0 or seen <= skip + times):
+            pos = rule["seen"] - rule["skip"]
+            every, times = rule.get("every", 1), rule["times"]
+            if chosen is None and pos > 0 and pos % every == 0 and \
+                    (times == 0 or pos // every <= times):
                 chosen = dict(rule)
         return chosen
 
@@ -1212,6 +1240,26 @@ def error_response(status, message, error=None):
     """A NestJS-shaped error: {"statusCode","message","error"}."""
     return json_response(status, {"statusCode": status, "message": message,
                                   "error": error or phrase(status)})
+
+
+def check_fault_headers(headers):
+    """The error message for a bad "headers" object of a fault, or None."""
+    if type(headers) is not dict:
+        return HEADERS_MSG
+    for name, value in headers.items():
+        if type(value) is not str:
+            return HEADERS_MSG
+        if not name or ":" in name or "\r" in name + value \
+                or "\n" in name + value:
+            return HEADER_TEXT_MSG
+    return None
+
+
+def fault_headers(headers):
+    """(name, value) pairs of a fault's "headers", as UTF-8 wire text."""
+    return [(name.encode("utf-8").decode("latin-1"),
+             value.encode("utf-8").decode("latin-1"))
+            for name, value in (headers or {}).items()]
 
 
 def corrupt_bytes(data, rng):
@@ -1247,6 +1295,7 @@ class MockServer(ThreadingHTTPServer):
         self.store = store
         self.stopping = threading.Event()
         self.serials = {}
+        self.blackhole_port = None
         super().__init__(address, MockHandler)
 
     def process_request(self, request, client_address):
@@ -1500,7 +1549,9 @@ class MockHandler(BaseHTTPRequestHandler):
             text = fault.get("text", "")
             data = text.encode("utf-8") if isinstance(text, str) else dumps(text)
             resp = Response(int(fault.get("status", 200)), data,
-                            fault.get("content_type", JSON_CT), compress=False)
+                            fault.get("content_type", JSON_CT),
+                            fault_headers(fault.get("headers")),
+                            compress=False)
         elif kind == "malformed":
             resp = Response(200, MALFORMED_BODY, compress=False)
         else:
@@ -1743,9 +1794,12 @@ class MockHandler(BaseHTTPRequestHandler):
             return json_response(200, {"ok": True})
         if route == ("GET", "/__mock/stats"):
             with store.lock:
-                return json_response(200, {"requests": len(store.log),
-                                           "connections": store.conn_counter,
-                                           "numbers": len(store.entries)})
+                return json_response(200, {
+                    "requests": len(store.log),
+                    "connections": store.conn_counter,
+                    "numbers": len(store.entries),
+                    "blackhole_connections": store.blackhole_connections,
+                    "blackhole_port": self.server.blackhole_port})
         if route == ("GET", "/__mock/numbers"):
             with store.lock:
                 return Response(200, store.join([t[2] for t in store.desc]))
@@ -1831,6 +1885,13 @@ class MockHandler(BaseHTTPRequestHandler):
                 return error_response(400, "retry_after must be a string")
             if rule["skip"] < 0 or rule["times"] < 0:
                 return error_response(400, "skip and times must be >= 0")
+            if "every" in item and (type(item["every"]) is not int
+                                    or item["every"] < 1):
+                return error_response(400, EVERY_MSG)
+            if item["kind"] == "body" and item.get("headers") is not None:
+                msg = check_fault_headers(item["headers"])
+                if msg:
+                    return error_response(400, msg)
             rule["seen"] = 0
             rules.append(rule)
         store = self.server.store
@@ -1869,6 +1930,90 @@ class MockHandler(BaseHTTPRequestHandler):
 
 
 # --------------------------------------------------------------------------
+# Black hole listener
+# --------------------------------------------------------------------------
+
+class BlackHole:
+    """A listener whose connections are accepted and then left hanging.
+
+    One thread accepts and watches every connection with poll(); nothing is
+    ever read or written.  A connection is closed when its peer closes it
+    (seen through POLLRDHUP where the system has it; elsewhere pending data
+    is read and dropped so that the end of the stream shows) or when the
+    mock stops."""
+
+    def __init__(self, host, store, stopping):
+        """Bind a listening socket on `host` with a port the system picks."""
+        self.store = store
+        self.stopping = stopping
+        self.sock = socket.create_server((host, 0), backlog=128)
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self.run, daemon=True,
+                                       name="blackhole")
+
+    def start(self):
+        """Start the accepting thread."""
+        self.thread.start()
+
+    def run(self):
+        """Accept and hold connections until the stop event is set."""
+        rdhup = getattr(select, "POLLRDHUP", 0)
+        gone = select.POLLHUP | select.POLLERR | select.POLLNVAL | rdhup
+        watch = rdhup if rdhup else select.POLLIN
+        poller = select.poll()
+        poller.register(self.sock, select.POLLIN)
+        conns = {}
+        try:
+            while not self.stopping.is_set():
+                for fd, events in poller.poll(100):
+                    if fd == self.sock.fileno():
+                        self.accept(poller, conns, watch)
+                        continue
+                    conn = conns.get(fd)
+                    if conn is None:
+                        continue
+                    if not events & gone and self.drain(conn):
+                        continue
+                    poller.unregister(fd)
+                    del conns[fd]
+                    conn.close()
+        finally:
+            for conn in conns.values():
+                conn.close()
+            self.sock.close()
+
+    def accept(self, poller, conns, watch):
+        """Accept every pending connection and start watching it."""
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.setblocking(False)
+            conns[conn.fileno()] = conn
+            poller.register(conn, watch)
+            with self.store.lock:
+                self.store.blackhole_connections += 1
+
+    @staticmethod
+    def drain(conn):
+        """Drop pending input (systems without POLLRDHUP); False at EOF."""
+        try:
+            return bool(conn.recv(65536))
+        except (BlockingIOError, InterruptedError):
+            return True
+        except OSError:
+            return False
+
+    def close(self, timeout=2):
+        """Stop the thread (the stop event must be set) and wait for it."""
+        self.stopping.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout)
+
+
+# --------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------
 
@@ -1897,6 +2042,9 @@ def main(argv=None):
                     help="shift the data set by whole seconds so that the "
                     "newest createdAt falls in the current second (now) or "
                     "in the second of the given date-time")
+    ap.add_argument("--blackhole-port-file", metavar="FILE",
+                    help="also listen on a port that accepts connections "
+                    "and never answers; write that port to FILE")
     args = ap.parse_args(argv)
     if args.max_step < 1:
         ap.error("--max-step must be >= 1")
@@ -1908,6 +2056,11 @@ def main(argv=None):
         ap.error(str(exc))
     server = MockServer((args.host, args.port), store)
     port = server.server_address[1]
+    blackhole = None
+    if args.blackhole_port_file:
+        blackhole = BlackHole(args.host, store, server.stopping)
+        server.blackhole_port = blackhole.port
+        blackhole.start()
 
     def stop(signum, frame):
         """Signal handler: stop serving (from a helper thread)."""
@@ -1916,13 +2069,21 @@ def main(argv=None):
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if blackhole is not None:
+        # Written first: whoever waits for --port-file finds both.
+        write_port_file(args.blackhole_port_file, blackhole.port)
     if args.port_file:
         write_port_file(args.port_file, port)
     print("vapi mock listening on http://%s:%d" % (args.host, port), flush=True)
+    if blackhole is not None:
+        print("black hole listening on %s:%d" % (args.host, blackhole.port),
+              flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
         server.stopping.set()
+        if blackhole is not None:
+            blackhole.close()
         server.server_close()
     return 0
 
