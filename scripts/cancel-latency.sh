@@ -1,0 +1,25 @@
+#!/bin/bash
+# cancel-latency.sh - measure how fast a cancelled or terminated vapi_fdw
+# query ends while a transfer is stalled or a retry back-off is waiting.
+#
+# Starts a throwaway cluster and the mock (like the test suite) and prints
+# the worst and median latency of N tries (default 20) per case.
+#
+# Usage: scripts/cancel-latency.sh [tries]
+
+source "$(dirname "$0")/lib.sh"
+
+vapi_install_deps
+vapi_make_tmp
+vapi_build_install
+vapi_start_mock --count 2500 --seed 1
+vapi_start_cluster
+VAPI_DEMO_URL=$VAPI_MOCK_URL "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres <<'SQL'
+\getenv url VAPI_DEMO_URL
+\getenv key VAPI_MOCK_KEY
+CREATE EXTENSION vapi_fdw;
+CREATE SERVER vapi FOREIGN DATA WRAPPER vapi_fdw OPTIONS (url :'url');
+CREATE USER MAPPING FOR CURRENT_USER SERVER vapi OPTIONS (api_key :'key');
+IMPORT FOREIGN SCHEMA vapi FROM SERVER vapi INTO public;
+SQL
+python3 "$VAPI_ROOT/test/cancel_latency.py" postgres "${1:-20}"
