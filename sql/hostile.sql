@@ -1,13 +1,14 @@
 --
 -- hostile: pages damaged at random (seeded, so reproducible: flipped bytes,
 -- deleted spans, inserted garbage, truncation) end every query in correct
--- rows or a clean ERROR, never a crash.
+-- rows or a clean ERROR, never a crash.  (No prefetch, so that every run
+-- sends the same requests and gets the same damage.)
 --
 \getenv mock_url VAPI_MOCK_URL
 \getenv mock_key VAPI_MOCK_KEY
 \! python3 test/mockctl.py reset --count 300 --seed 7
 CREATE SERVER hostile FOREIGN DATA WRAPPER vapi_fdw
-  OPTIONS (url :'mock_url', page_size '50', max_retries '0');
+  OPTIONS (url :'mock_url', page_size '50', max_retries '0', prefetch 'false');
 CREATE USER MAPPING FOR CURRENT_USER SERVER hostile OPTIONS (api_key :'mock_key');
 IMPORT FOREIGN SCHEMA vapi FROM SERVER hostile INTO pg_temp;
 CREATE TEMP TABLE truth AS SELECT * FROM pg_temp.phone_numbers;

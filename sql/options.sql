@@ -24,6 +24,7 @@ CREATE SERVER bad FOREIGN DATA WRAPPER vapi_fdw OPTIONS (timeout_ms '-5');
 CREATE SERVER bad FOREIGN DATA WRAPPER vapi_fdw OPTIONS (connect_timeout_ms '99999999999999999999');
 CREATE SERVER bad FOREIGN DATA WRAPPER vapi_fdw OPTIONS (max_retries '11');
 CREATE SERVER bad FOREIGN DATA WRAPPER vapi_fdw OPTIONS (max_response_bytes '100');
+CREATE SERVER bad FOREIGN DATA WRAPPER vapi_fdw OPTIONS (prefetch 'maybe');
 
 -- Server options: URL syntax.
 CREATE SERVER bad FOREIGN DATA WRAPPER vapi_fdw OPTIONS (url 'api.vapi.ai');
@@ -35,7 +36,7 @@ CREATE SERVER bad FOREIGN DATA WRAPPER vapi_fdw OPTIONS (url 'https://api.vapi.a
 -- Every valid server option, and ALTER.
 CREATE SERVER good FOREIGN DATA WRAPPER vapi_fdw OPTIONS (
   url 'https://api.eu.vapi.ai', connect_timeout_ms '1000', timeout_ms '5000',
-  max_retries '0', page_size '1000', max_response_bytes '1048576');
+  max_retries '0', page_size '1000', max_response_bytes '1048576', prefetch 'off');
 ALTER SERVER good OPTIONS (SET page_size '50', DROP max_retries);
 ALTER SERVER good OPTIONS (ADD page_sizes '50');
 SELECT srvname, srvoptions FROM pg_foreign_server WHERE srvname = 'good';

@@ -33,7 +33,9 @@ struct VapiConn
 {
 	Oid			umid;			/* hash key: user mapping OID */
 	MemoryContext cxt;			/* owns everything below; NULL if none */
-	VapiHttp   *http;
+	VapiHttp   *http;			/* for one-off requests */
+	List	   *idle;			/* pooled handles not in use */
+	int			busy;			/* pooled handles in use */
 	VapiServerOptions opts;
 	char	   *api_key;
 	char	   *server_name;
@@ -49,6 +51,10 @@ static void vapi_check_user_mapping(ForeignServer *server, Oid userid);
 static const char *vapi_reason_phrase(long status);
 static char *vapi_remote_message(VapiConn *conn, const VapiHttpResponse *resp,
 								 List *redact);
+static void vapi_translate_outcome(VapiConn *conn, const char *method,
+								   const char *path_and_query, List *redact,
+								   int flags, VapiHttpResponse *resp,
+								   VapiStats *stats);
 
 /*
  * vapi_inval_callback
@@ -184,9 +190,15 @@ vapi_get_connection(ForeignServer *server, Oid userid)
 	{
 		entry->cxt = NULL;
 		entry->http = NULL;
+		entry->idle = NIL;
+		entry->busy = 0;
 	}
 
-	if (entry->cxt != NULL && !entry->invalidated)
+	/*
+	 * A handle still in use by a running statement keeps the entry as it is
+	 * until that statement ends; the rebuild happens on the next call.
+	 */
+	if (entry->cxt != NULL && (!entry->invalidated || entry->busy > 0))
 		return entry;
 
 	/* (Re)build the entry. */
@@ -194,6 +206,8 @@ vapi_get_connection(ForeignServer *server, Oid userid)
 		MemoryContextDelete(entry->cxt);
 	entry->cxt = NULL;
 	entry->http = NULL;
+	entry->idle = NIL;
+	entry->busy = 0;
 	entry->invalidated = false;
 	entry->server_hashvalue =
 		GetSysCacheHashValue1(FOREIGNSERVEROID,
@@ -409,6 +423,110 @@ vapi_remote_message(VapiConn *conn, const VapiHttpResponse *resp, List *redact)
 	return vapi_redact_values(vapi_redact(conn, msg), redact);
 }
 
+/* What gives a pooled handle back when its owner's memory goes. */
+typedef struct VapiLease
+{
+	VapiConn   *conn;
+	VapiHttp   *http;
+	MemoryContextCallback cb;
+} VapiLease;
+
+/*
+ * vapi_lease_release
+ *		Memory context reset callback: return a handle to the pool, first
+ *		abandoning a transfer still under way (after an ERROR, say).
+ */
+static void
+vapi_lease_release(void *arg)
+{
+	VapiLease  *lease = (VapiLease *) arg;
+	VapiConn   *conn = lease->conn;
+	MemoryContext oldcxt;
+
+	if (vapi_http_pending(lease->http))
+		vapi_http_abort(lease->http);
+	conn->busy--;
+	if (conn->cxt == NULL)
+		return;
+	oldcxt = MemoryContextSwitchTo(conn->cxt);
+	conn->idle = lcons(lease->http, conn->idle);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * vapi_connection_acquire
+ *		A handle of this connection for the sole use of a scan or a write
+ *		(which may keep a request under way while others are sent), given
+ *		back to the pool when "owner" is reset or deleted.  Handles keep
+ *		their TCP/TLS connection between uses.
+ */
+VapiHttp *
+vapi_connection_acquire(VapiConn *conn, MemoryContext owner)
+{
+	VapiLease  *lease = MemoryContextAllocZero(owner, sizeof(VapiLease));
+	VapiHttp   *http;
+
+	if (conn->idle != NIL)
+	{
+		http = linitial(conn->idle);
+		conn->idle = list_delete_first(conn->idle);
+	}
+	else
+	{
+		char	   *key = pstrdup(conn->api_key);
+
+		http = vapi_http_create(conn->cxt, key);
+		explicit_bzero(key, strlen(key));
+		pfree(key);
+	}
+	conn->busy++;
+	lease->conn = conn;
+	lease->http = http;
+	lease->cb.func = vapi_lease_release;
+	lease->cb.arg = lease;
+	MemoryContextRegisterResetCallback(owner, &lease->cb);
+	return http;
+}
+
+/*
+ * vapi_request_start
+ *		Start a request on "http" without waiting for it; the answer will be
+ *		allocated in "resp_cxt".  vapi_request_finish completes it.
+ */
+void
+vapi_request_start(VapiConn *conn, VapiHttp *http, const char *method,
+				   const char *path_and_query, MemoryContext resp_cxt)
+{
+	VapiHttpRequest req;
+	char	   *url = psprintf("%s%s", conn->opts.url, path_and_query);
+
+	memset(&req, 0, sizeof(req));
+	req.method = method;
+	req.url = url;
+	req.connect_timeout_ms = conn->opts.connect_timeout_ms;
+	req.timeout_ms = conn->opts.timeout_ms;
+	req.max_retries = conn->opts.max_retries;
+	req.retry_safe = strcmp(method, "POST") != 0;
+	req.max_response_bytes = conn->opts.max_response_bytes;
+	vapi_http_start(http, &req, resp_cxt);
+	pfree(url);
+}
+
+/*
+ * vapi_request_finish
+ *		Wait for a request started with vapi_request_start and translate
+ *		its outcome, as vapi_request does.
+ */
+void
+vapi_request_finish(VapiConn *conn, VapiHttp *http, const char *method,
+					const char *path_and_query, List *redact, int flags,
+					VapiHttpResponse *resp, VapiStats *stats)
+{
+	vapi_http_finish(http, resp);
+	vapi_translate_outcome(conn, method, path_and_query, redact, flags,
+						   resp, stats);
+}
+
 /*
  * vapi_request
  *		Send one request to the API (retrying where that is safe) and raise
@@ -425,7 +543,6 @@ vapi_request(VapiConn *conn, const char *method, const char *path_and_query,
 {
 	VapiHttpRequest req;
 	char	   *url;
-	char	   *attempts;
 
 	url = psprintf("%s%s", conn->opts.url, path_and_query);
 
@@ -441,6 +558,21 @@ vapi_request(VapiConn *conn, const char *method, const char *path_and_query,
 
 	vapi_http_perform(conn->http, &req, resp, resp_cxt);
 	pfree(url);
+	vapi_translate_outcome(conn, method, path_and_query, redact, flags,
+						   resp, stats);
+}
+
+/*
+ * vapi_translate_outcome
+ *		Count a finished request and raise an ERROR for any outcome but a
+ *		2xx answer (or a 404 with VAPI_REQ_ALLOW_404).
+ */
+static void
+vapi_translate_outcome(VapiConn *conn, const char *method,
+					   const char *path_and_query, List *redact, int flags,
+					   VapiHttpResponse *resp, VapiStats *stats)
+{
+	char	   *attempts;
 
 	if (stats != NULL)
 	{

@@ -43,16 +43,6 @@
 #define VAPI_BACKOFF_BASE_MS	250
 #define VAPI_BACKOFF_CAP_MS		8000
 
-struct VapiHttp
-{
-	CURL	   *easy;			/* NULL after a transfer was abandoned */
-	CURLM	   *multi;
-	struct curl_slist *headers; /* Authorization, Accept, Expect */
-	struct curl_slist *headers_body;	/* the same plus Content-Type */
-	bool		attached;		/* easy is inside multi */
-	char		errbuf[CURL_ERROR_SIZE];
-};
-
 /* State shared with the write callback for one transfer. */
 typedef struct VapiSink
 {
@@ -65,12 +55,30 @@ typedef struct VapiSink
 	bool		oom;
 } VapiSink;
 
+struct VapiHttp
+{
+	CURL	   *easy;			/* NULL after a transfer was abandoned */
+	CURLM	   *multi;
+	struct curl_slist *headers; /* Authorization, Accept, Expect */
+	struct curl_slist *headers_body;	/* the same plus Content-Type */
+	bool		attached;		/* easy is inside multi */
+	char		errbuf[CURL_ERROR_SIZE];
+
+	/* the request under way (vapi_http_start .. vapi_http_finish) */
+	bool		pending;		/* a request was started, not finished */
+	bool		transfer_done;	/* its current attempt has completed */
+	CURLcode	done_code;		/* and how */
+	VapiHttpRequest req;		/* copy, strings in resp_cxt */
+	MemoryContext resp_cxt;
+	VapiSink	sink;
+};
+
 static void vapi_http_cleanup(void *arg);
 static bool vapi_http_ensure_easy(VapiHttp *http);
 static size_t vapi_http_write_cb(char *ptr, size_t size, size_t nmemb,
 								 void *userdata);
-static void vapi_http_once(VapiHttp *http, const VapiHttpRequest *req,
-						   VapiHttpResponse *resp, MemoryContext resp_cxt);
+static void vapi_http_begin(VapiHttp *http);
+static void vapi_http_complete(VapiHttp *http, VapiHttpResponse *resp);
 static bool vapi_http_should_retry(const VapiHttpRequest *req,
 								   const VapiHttpResponse *resp);
 static long vapi_http_backoff_ms(int attempt, long retry_after_ms);
@@ -246,20 +254,111 @@ vapi_http_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 }
 
 /*
- * vapi_http_perform
- *		Send one request, retrying where that is safe and useful, and
- *		describe the final outcome in "resp" (allocated in resp_cxt).
+ * vapi_http_start
+ *		Start a request without waiting for it: it makes progress whenever
+ *		vapi_http_pump or vapi_http_finish is called.  Strings of "req" are
+ *		copied into "resp_cxt", where the answer will be.
+ */
+void
+vapi_http_start(VapiHttp *http, const VapiHttpRequest *req,
+				MemoryContext resp_cxt)
+{
+	if (http->pending)
+		vapi_http_abort(http);
+	http->req = *req;
+	http->req.method = MemoryContextStrdup(resp_cxt, req->method);
+	http->req.url = MemoryContextStrdup(resp_cxt, req->url);
+	if (req->body != NULL)
+	{
+		char	   *body = MemoryContextAlloc(resp_cxt, req->body_len + 1);
+
+		memcpy(body, req->body, req->body_len);
+		body[req->body_len] = '\0';
+		http->req.body = body;
+	}
+	http->resp_cxt = resp_cxt;
+	vapi_http_begin(http);
+	http->pending = true;
+	vapi_http_pump(http);
+}
+
+/*
+ * vapi_http_pending
+ *		Is a request started and not yet finished?
+ */
+bool
+vapi_http_pending(VapiHttp *http)
+{
+	return http->pending;
+}
+
+/*
+ * vapi_http_pump
+ *		Let a started request make progress without waiting (send it, read
+ *		what has arrived).  Cheap enough to call between rows.
+ */
+void
+vapi_http_pump(VapiHttp *http)
+{
+	int			running = 0;
+	CURLMsg    *msg;
+	int			left;
+
+	if (!http->pending || http->transfer_done || !http->attached)
+		return;
+	if (curl_multi_perform(http->multi, &running) != CURLM_OK)
+	{
+		http->transfer_done = true;
+		http->done_code = CURLE_FAILED_INIT;
+		return;
+	}
+	while ((msg = curl_multi_info_read(http->multi, &left)) != NULL)
+	{
+		if (msg->msg == CURLMSG_DONE && msg->easy_handle == http->easy)
+		{
+			http->transfer_done = true;
+			http->done_code = msg->data.result;
+		}
+	}
+}
+
+/*
+ * vapi_http_abort
+ *		Abandon a started request.  Its connection is in an unknown state,
+ *		so it is closed.
+ */
+void
+vapi_http_abort(VapiHttp *http)
+{
+	if (http->easy != NULL)
+	{
+		if (http->attached)
+			curl_multi_remove_handle(http->multi, http->easy);
+		http->attached = false;
+		curl_easy_cleanup(http->easy);
+		http->easy = NULL;
+	}
+	http->pending = false;
+	http->transfer_done = false;
+}
+
+/*
+ * vapi_http_finish
+ *		Wait for a started request, retrying where that is safe and
+ *		useful, and describe the final outcome in "resp" (allocated in the
+ *		context given to vapi_http_start).
  *
  * Raises an ERROR only for interrupts (cancel, statement_timeout,
  * termination) and out-of-memory; every other failure is reported in
  * "resp" for the caller to translate.
  */
 void
-vapi_http_perform(VapiHttp *http, const VapiHttpRequest *req,
-				  VapiHttpResponse *resp, MemoryContext resp_cxt)
+vapi_http_finish(VapiHttp *http, VapiHttpResponse *resp)
 {
+	const VapiHttpRequest *req = &http->req;
 	int			attempt = 0;
 
+	Assert(http->pending);
 	memset(resp, 0, sizeof(VapiHttpResponse));
 	resp->retry_after_ms = -1;
 
@@ -267,7 +366,9 @@ vapi_http_perform(VapiHttp *http, const VapiHttpRequest *req,
 	{
 		long		delay;
 
-		vapi_http_once(http, req, resp, resp_cxt);
+		if (attempt > 0)
+			vapi_http_begin(http);
+		vapi_http_complete(http, resp);
 		resp->attempts = ++attempt;
 
 		if (attempt > req->max_retries || !vapi_http_should_retry(req, resp))
@@ -296,6 +397,20 @@ vapi_http_perform(VapiHttp *http, const VapiHttpRequest *req,
 		}
 		vapi_http_sleep(delay);
 	}
+	http->pending = false;
+}
+
+/*
+ * vapi_http_perform
+ *		Send one request and wait for its outcome (vapi_http_start and
+ *		vapi_http_finish in one).
+ */
+void
+vapi_http_perform(VapiHttp *http, const VapiHttpRequest *req,
+				  VapiHttpResponse *resp, MemoryContext resp_cxt)
+{
+	vapi_http_start(http, req, resp_cxt);
+	vapi_http_finish(http, resp);
 }
 
 /*
@@ -379,29 +494,16 @@ vapi_http_sleep(long ms)
 }
 
 /*
- * vapi_http_once
- *		One attempt of a request.
+ * vapi_http_begin
+ *		Set up one attempt of the current request on the easy handle and
+ *		hand it to the multi handle; nothing is waited for.
  */
 static void
-vapi_http_once(VapiHttp *http, const VapiHttpRequest *req,
-			   VapiHttpResponse *resp, MemoryContext resp_cxt)
+vapi_http_begin(VapiHttp *http)
 {
-	VapiSink	sink;
+	const VapiHttpRequest *req = &http->req;
+	VapiSink   *sink = &http->sink;
 	CURL	   *easy;
-	CURLcode	code = CURLE_OK;
-	long		status = 0;
-	char	   *ctype = NULL;
-	bool		transfer_done = false;
-
-	/* Forget the previous attempt. */
-	if (resp->body != NULL)
-		pfree(resp->body);
-	resp->body = NULL;
-	resp->body_len = 0;
-	resp->status = 0;
-	resp->content_type = NULL;
-	resp->transport_error = NULL;
-	resp->retry_after_ms = -1;
 
 	if (!vapi_http_ensure_easy(http))
 		ereport(ERROR,
@@ -409,9 +511,12 @@ vapi_http_once(VapiHttp *http, const VapiHttpRequest *req,
 				 errmsg("could not allocate an HTTP handle")));
 	easy = http->easy;
 
-	memset(&sink, 0, sizeof(sink));
-	sink.cxt = resp_cxt;
-	sink.max = (size_t) req->max_response_bytes;
+	/* Forget the previous attempt (its memory belongs to its context). */
+	memset(sink, 0, sizeof(VapiSink));
+	sink->cxt = http->resp_cxt;
+	sink->max = (size_t) req->max_response_bytes;
+	http->transfer_done = false;
+	http->done_code = CURLE_OK;
 
 	/* Reset options but keep the live connection and DNS cache. */
 	curl_easy_reset(easy);
@@ -440,7 +545,7 @@ vapi_http_once(VapiHttp *http, const VapiHttpRequest *req,
 	if (!req->retry_safe)
 		curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, vapi_http_write_cb);
-	curl_easy_setopt(easy, CURLOPT_WRITEDATA, &sink);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, sink);
 	if (req->body != NULL)
 	{
 		curl_easy_setopt(easy, CURLOPT_HTTPHEADER, http->headers_body);
@@ -458,40 +563,47 @@ vapi_http_once(VapiHttp *http, const VapiHttpRequest *req,
 		!(strcmp(req->method, "POST") == 0 && req->body != NULL))
 		curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, req->method);
 
-	/*
-	 * Drive the transfer ourselves.  If an interrupt raises an ERROR, the
-	 * transfer is abandoned and the handle, whose connection is then in an
-	 * unknown state, is thrown away.
-	 */
 	if (curl_multi_add_handle(http->multi, easy) != CURLM_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("could not start an HTTP transfer")));
 	http->attached = true;
+}
+
+/*
+ * vapi_http_complete
+ *		Drive the current attempt to its end and describe it in "resp".
+ *
+ * The transfer is driven from our own loop, waking on socket activity and
+ * at least every VAPI_POLL_INTERVAL_MS to look for interrupts.  If an
+ * interrupt raises an ERROR, the transfer is abandoned and the handle,
+ * whose connection is then in an unknown state, is thrown away.
+ */
+static void
+vapi_http_complete(VapiHttp *http, VapiHttpResponse *resp)
+{
+	VapiSink   *sink = &http->sink;
+	CURL	   *easy = http->easy;
+	MemoryContext resp_cxt = http->resp_cxt;
+	CURLcode	code;
+	long		status = 0;
+	char	   *ctype = NULL;
+
+	resp->body = NULL;
+	resp->body_len = 0;
+	resp->status = 0;
+	resp->content_type = NULL;
+	resp->transport_error = NULL;
+	resp->retry_after_ms = -1;
 
 	PG_TRY();
 	{
-		while (!transfer_done)
+		for (;;)
 		{
-			int			running = 0;
 			int			nfds = 0;
-			CURLMsg    *msg;
-			int			left;
 
-			if (curl_multi_perform(http->multi, &running) != CURLM_OK)
-			{
-				code = CURLE_FAILED_INIT;
-				break;
-			}
-			while ((msg = curl_multi_info_read(http->multi, &left)) != NULL)
-			{
-				if (msg->msg == CURLMSG_DONE && msg->easy_handle == easy)
-				{
-					code = msg->data.result;
-					transfer_done = true;
-				}
-			}
-			if (transfer_done || running == 0)
+			vapi_http_pump(http);
+			if (http->transfer_done)
 				break;
 			curl_multi_wait(http->multi, NULL, 0, VAPI_POLL_INTERVAL_MS, &nfds);
 			CHECK_FOR_INTERRUPTS();
@@ -499,35 +611,29 @@ vapi_http_once(VapiHttp *http, const VapiHttpRequest *req,
 	}
 	PG_CATCH();
 	{
-		curl_multi_remove_handle(http->multi, easy);
-		http->attached = false;
-		curl_easy_cleanup(easy);
-		http->easy = NULL;
+		vapi_http_abort(http);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
 
+	code = http->done_code;
 	curl_multi_remove_handle(http->multi, easy);
 	http->attached = false;
 
-	if (sink.oom)
+	if (sink->oom)
 	{
 		/* Drop the half-read connection, then complain. */
-		curl_easy_cleanup(easy);
-		http->easy = NULL;
+		vapi_http_abort(http);
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory while reading a Vapi API response")));
 	}
 
-	if (sink.too_large)
+	if (sink->too_large)
 	{
 		curl_easy_cleanup(easy);
 		http->easy = NULL;
 		resp->result = VAPI_HTTP_TOO_LARGE;
-		resp->status = 0;
-		if (sink.data != NULL)
-			pfree(sink.data);
 		return;
 	}
 
@@ -575,11 +681,15 @@ vapi_http_once(VapiHttp *http, const VapiHttpRequest *req,
 		http->easy = NULL;
 	}
 
-	if (sink.data == NULL)
-		sink.data = MemoryContextAllocZero(resp_cxt, 1);
-	sink.data[sink.len] = '\0';
-	resp->body = sink.data;
-	resp->body_len = sink.len;
+	/* hand the body over to the response */
+	if (sink->data == NULL)
+		sink->data = MemoryContextAllocZero(resp_cxt, 1);
+	sink->data[sink->len] = '\0';
+	resp->body = sink->data;
+	resp->body_len = sink->len;
+	sink->data = NULL;
+	sink->len = 0;
+	sink->cap = 0;
 }
 
 /*

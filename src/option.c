@@ -35,6 +35,7 @@ typedef enum VapiOptionType
 {
 	VAPI_OPT_URL,
 	VAPI_OPT_INT,
+	VAPI_OPT_BOOL,
 	VAPI_OPT_SECRET,
 	VAPI_OPT_KEY
 } VapiOptionType;
@@ -56,6 +57,7 @@ static const VapiOption vapi_options[] = {
 	{"page_size", ForeignServerRelationId, VAPI_OPT_INT, 1, VAPI_MAX_PAGE_SIZE},
 	{"max_response_bytes", ForeignServerRelationId, VAPI_OPT_INT,
 	1024, INT64CONST(1073741824)},
+	{"prefetch", ForeignServerRelationId, VAPI_OPT_BOOL, 0, 0},
 	{"api_key", UserMappingRelationId, VAPI_OPT_SECRET, 0, 0},
 	{"key", AttributeRelationId, VAPI_OPT_KEY, 0, 0},
 	{NULL, InvalidOid, 0, 0, 0}
@@ -271,6 +273,20 @@ vapi_check_value(const VapiOption *opt, const char *value)
 								   opt->name, opt->min, opt->max)));
 			break;
 
+		case VAPI_OPT_BOOL:
+			{
+				bool		b;
+
+				if (!parse_bool(value, &b))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("invalid value for option \"%s\": \"%s\"",
+									opt->name, value),
+							 errdetail("\"%s\" must be a Boolean value such as true or false.",
+									   opt->name)));
+				break;
+			}
+
 		case VAPI_OPT_URL:
 			if (!vapi_http_url_is_valid(value, &why))
 				ereport(ERROR,
@@ -332,6 +348,7 @@ vapi_get_server_options(ForeignServer *server, VapiServerOptions *opts)
 	opts->max_retries = VAPI_DEFAULT_MAX_RETRIES;
 	opts->page_size = VAPI_DEFAULT_PAGE_SIZE;
 	opts->max_response_bytes = VAPI_DEFAULT_MAX_RESPONSE_BYTES;
+	opts->prefetch = true;
 
 	foreach(lc, server->options)
 	{
@@ -359,6 +376,8 @@ vapi_get_server_options(ForeignServer *server, VapiServerOptions *opts)
 			opts->page_size = (int) v;
 		else if (strcmp(def->defname, "max_response_bytes") == 0)
 			opts->max_response_bytes = v;
+		else if (strcmp(def->defname, "prefetch") == 0)
+			(void) parse_bool(value, &opts->prefetch);
 	}
 
 	/* Store the base URL without a trailing slash. */

@@ -95,7 +95,8 @@ enum VapiScanPrivateIndex
 	VapiPrivateSearch,			/* String: search fragment, "" = none */
 	VapiPrivateQuals,			/* List of (kind, field, strategy, expr#) */
 	VapiPrivateLocalOnly,		/* Integer list, per plan qual: 1 = not sent */
-	VapiPrivateOperandNames		/* String per fdw_exprs: outer column or "" */
+	VapiPrivateOperandNames,	/* String per fdw_exprs: outer column or "" */
+	VapiPrivatePrefetch			/* Integer: 1 = request pages in advance */
 };
 
 /*
@@ -151,7 +152,8 @@ typedef struct VapiScanState
 
 	MemoryContext scan_cxt;		/* lives as long as the scan */
 	MemoryContext runtime_cxt;	/* values computed when the scan starts */
-	MemoryContext page_cxt;		/* one page: body and parsed tree */
+	MemoryContext page_cxt;		/* the current page: body and parsed tree */
+	MemoryContext next_cxt;		/* the next page, while it is fetched */
 	MemoryContext bound_cxt;	/* keyset bound and the ids seen at it */
 
 	/* computed when the scan (re)starts */
@@ -167,6 +169,18 @@ typedef struct VapiScanState
 	VapiPageInfo info;
 	int			next;			/* next item of the page to return */
 	int64		returned;		/* rows returned so far */
+	bool		filter;			/* drop rows of the page seen before: */
+	int64		filter_ts;		/* at this createdAt */
+	List	   *filter_ids;		/* with these ids */
+
+	/* the connection handle, and the next page requested in advance */
+	VapiHttp   *http;
+	bool		prefetch;		/* may request pages in advance */
+	bool		prefetching;	/* a request for the next page is under way */
+	char	   *next_path;		/* its path, in next_cxt */
+	bool		next_filter;	/* and the filter its rows will need */
+	int64		next_filter_ts;
+	List	   *next_filter_ids;
 
 	/* keyset paging */
 	bool		done;			/* no further page */
@@ -233,6 +247,13 @@ static void vapi_request_error_callback(void *arg);
 static void vapi_check_json_content_type(VapiScanState *st,
 										 VapiHttpResponse *resp);
 static bool vapi_seen(VapiScanState *st, const char *id);
+static bool vapi_in_id_list(List *ids, const char *id);
+static void vapi_start_page_request(VapiScanState *st);
+static void vapi_start_guessed_request(VapiScanState *st, const char *guess);
+static void vapi_set_next_filter(VapiScanState *st);
+static bool vapi_raw_contains(const char *body, size_t len, const char *text);
+static char *vapi_raw_last_string(const char *body, size_t len,
+								  const char *key);
 static bool vapi_contains_exec_param(Node *node, void *context);
 static int	vapi_sample_rows(Relation relation, int elevel, HeapTuple *rows,
 							 int targrows, double *totalrows,
@@ -761,6 +782,15 @@ vapiGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	fdw_private = lappend(fdw_private, local_only);
 	fdw_private = lappend(fdw_private, names);
 
+	/*
+	 * Ask for the next page while the current one is returned, unless the
+	 * query has a LIMIT (it may stop early, and the request would be
+	 * wasted).
+	 */
+	fdw_private = lappend(fdw_private,
+						  makeInteger(fpinfo->opts.prefetch &&
+									  root->limit_tuples < 0 ? 1 : 0));
+
 	return make_foreignscan(tlist,
 							local_clauses,
 							baserel->relid,
@@ -857,6 +887,9 @@ vapi_scan_init(VapiScanState *st, Relation rel, Oid userid,
 												ALLOCSET_SMALL_SIZES);
 	st->page_cxt = AllocSetContextCreate(parent, "vapi_fdw page",
 										 ALLOCSET_DEFAULT_SIZES);
+	st->next_cxt = AllocSetContextCreate(parent, "vapi_fdw next page",
+										 ALLOCSET_DEFAULT_SIZES);
+	st->http = vapi_connection_acquire(st->conn, parent);
 	st->bound_cxt = AllocSetContextCreate(parent, "vapi_fdw keyset bound",
 										  ALLOCSET_SMALL_SIZES);
 	st->page_no = 1;
@@ -891,6 +924,7 @@ vapiBeginForeignScan(ForeignScanState *node, int eflags)
 	st->quals = (List *) list_nth(priv, VapiPrivateQuals);
 	st->local_only = (List *) list_nth(priv, VapiPrivateLocalOnly);
 	st->operand_names = (List *) list_nth(priv, VapiPrivateOperandNames);
+	st->prefetch = intVal(list_nth(priv, VapiPrivatePrefetch)) != 0;
 	st->operands = ExecInitExprList(fsplan->fdw_exprs, (PlanState *) node);
 	st->econtext = node->ss.ps.ps_ExprContext;
 	st->scan_cxt = CurrentMemoryContext;
@@ -1280,9 +1314,34 @@ vapi_advance_keyset(VapiScanState *st)
 }
 
 /*
+ * vapi_start_page_request
+ *		Start the request for the next list page into next_cxt, recording
+ *		which rows of it the keyset bound will repeat.  It makes progress
+ *		while the current page is returned.
+ */
+static void
+vapi_start_page_request(VapiScanState *st)
+{
+	MemoryContext oldcxt;
+
+	MemoryContextReset(st->next_cxt);
+	oldcxt = MemoryContextSwitchTo(st->next_cxt);
+	st->next_path = vapi_next_list_request(st);
+	vapi_set_next_filter(st);
+	MemoryContextSwitchTo(oldcxt);
+
+	if (st->first_request == NULL)
+		st->first_request = MemoryContextStrdup(st->runtime_cxt, st->next_path);
+	vapi_request_start(st->conn, st->http, "GET", st->next_path, st->next_cxt);
+	st->prefetching = true;
+}
+
+/*
  * vapi_fetch_page
- *		Fetch the next list page into the page context, and decide whether
- *		another page follows it.
+ *		Make the next list page the current one: wait for its request
+ *		(started in advance, or now), parse it, decide whether another page
+ *		follows, and if so start requesting it at once, so that the network
+ *		works while this page's rows are returned.
  */
 static void
 vapi_fetch_page(VapiScanState *st)
@@ -1290,25 +1349,50 @@ vapi_fetch_page(VapiScanState *st)
 	VapiHttpResponse resp;
 	ErrorContextCallback errcb;
 	MemoryContext oldcxt;
-	char	   *path;
+	MemoryContext swap;
 	int			n;
 	int			per_page;
 	const char *first_id;
 	const char *last_id;
+	char	   *guess;
+	char	   *path;
 
-	vapi_advance_keyset(st);
+	if (!st->prefetching)
+		vapi_start_page_request(st);
+	st->prefetching = false;
+	vapi_request_finish(st->conn, st->http, "GET", st->next_path, NIL, 0,
+						&resp, &st->stats);
+
+	/* The page just received becomes the current one. */
 	MemoryContextReset(st->page_cxt);
+	swap = st->page_cxt;
+	st->page_cxt = st->next_cxt;
+	st->next_cxt = swap;
 	st->page = NULL;
 	st->next = 0;
+	st->filter = st->next_filter;
+	st->filter_ts = st->next_filter_ts;
+	st->filter_ids = st->next_filter_ids;
+	path = st->next_path;
+
+	/*
+	 * Guess the next request from the raw answer, and send it before this
+	 * page is parsed, so that parsing overlaps the network: the bound is
+	 * the last createdAt on the page.  The guess is checked once the page
+	 * is parsed, and a wrong one is abandoned for the right request.
+	 */
+	guess = NULL;
+	if (st->prefetch && st->limit < 0 &&
+		vapi_raw_contains(resp.body, resp.body_len, "\"hasNextPage\":true"))
+	{
+		guess = vapi_raw_last_string(resp.body, resp.body_len, "createdAt");
+		if (guess != NULL && !(st->bound != NULL && strcmp(guess, st->bound) == 0))
+			vapi_start_guessed_request(st, guess);
+		else
+			guess = NULL;
+	}
+
 	oldcxt = MemoryContextSwitchTo(st->page_cxt);
-
-	path = vapi_next_list_request(st);
-	if (st->first_request == NULL)
-		st->first_request = MemoryContextStrdup(st->runtime_cxt, path);
-
-	vapi_request(st->conn, "GET", path, NULL, 0, NIL, 0, &resp, st->page_cxt,
-				 &st->stats);
-
 	errcb.callback = vapi_request_error_callback;
 	errcb.arg = path;
 	errcb.previous = error_context_stack;
@@ -1325,7 +1409,8 @@ vapi_fetch_page(VapiScanState *st)
 	per_page = st->info.items_per_page > 0 ? st->info.items_per_page :
 		st->page_size;
 	if (n == 0 || st->info.has_next_page == 0 ||
-		(st->info.has_next_page < 0 && n < per_page))
+		(st->info.has_next_page < 0 && n < per_page) ||
+		(st->limit >= 0 && st->returned + n >= st->limit + list_length(st->filter_ids)))
 		st->done = true;
 	else
 	{
@@ -1341,13 +1426,142 @@ vapi_fetch_page(VapiScanState *st)
 					 errmsg("Vapi API paging made no progress"),
 					 errdetail("Two consecutive pages held the same phone numbers.")));
 
-		MemoryContextSwitchTo(st->bound_cxt);
+		MemoryContextSwitchTo(st->scan_cxt);
+		if (st->prev_first_id)
+			pfree(st->prev_first_id);
+		if (st->prev_last_id)
+			pfree(st->prev_last_id);
 		st->prev_first_id = first_id ? pstrdup(first_id) : NULL;
 		st->prev_last_id = last_id ? pstrdup(last_id) : NULL;
 	}
 
 	error_context_stack = errcb.previous;
 	MemoryContextSwitchTo(oldcxt);
+
+	/*
+	 * Move the keyset bound past this page and ask for the next one now.
+	 * (A scan under a LIMIT asks only when it needs to: it may stop early,
+	 * and how many rows it still needs depends on the rows of this page.)
+	 */
+	if (!st->done)
+	{
+		vapi_advance_keyset(st);
+		if (guess != NULL && st->page_no == 1 && st->bound != NULL &&
+			strcmp(guess, st->bound) == 0)
+		{
+			/* The guess was right: its rows will need this filter. */
+			MemoryContextSwitchTo(st->next_cxt);
+			vapi_set_next_filter(st);
+			MemoryContextSwitchTo(oldcxt);
+		}
+		else
+		{
+			if (st->prefetching)
+				vapi_http_abort(st->http);
+			st->prefetching = false;
+			if (st->prefetch && st->limit < 0)
+				vapi_start_page_request(st);
+		}
+	}
+	else if (st->prefetching)
+	{
+		/* The guess asked for a page after the last one. */
+		vapi_http_abort(st->http);
+		st->prefetching = false;
+	}
+}
+
+/*
+ * vapi_raw_contains
+ *		Does the raw answer contain the text?
+ */
+static bool
+vapi_raw_contains(const char *body, size_t len, const char *text)
+{
+	return memmem(body, len, text, strlen(text)) != NULL;
+}
+
+/*
+ * vapi_raw_last_string
+ *		The value of the last "key":"..." string in the raw answer, or NULL
+ *		if there is none or it holds an escape.  Only a guess: the caller
+ *		checks it against the parsed answer.
+ */
+static char *
+vapi_raw_last_string(const char *body, size_t len, const char *key)
+{
+	char	   *needle = psprintf("\"%s\":\"", key);
+	size_t		nlen = strlen(needle);
+	const char *found = NULL;
+	const char *p = body;
+	const char *end = body + len;
+	const char *q;
+
+	while (p < end)
+	{
+		const char *hit = memmem(p, end - p, needle, nlen);
+
+		if (hit == NULL)
+			break;
+		found = hit;
+		p = hit + nlen;
+	}
+	pfree(needle);
+	if (found == NULL)
+		return NULL;
+	found += nlen;
+	for (q = found; q < end && *q != '"'; q++)
+		if (*q == '\\')
+			return NULL;
+	if (q >= end)
+		return NULL;
+	return pnstrdup(found, q - found);
+}
+
+/*
+ * vapi_set_next_filter
+ *		Record, for the page requested next, which rows at the keyset bound
+ *		were already returned (in the current memory context).
+ */
+static void
+vapi_set_next_filter(VapiScanState *st)
+{
+	ListCell   *lc;
+
+	st->next_filter = st->bound != NULL && st->seen_at_bound != NIL;
+	st->next_filter_ts = st->bound_ts;
+	st->next_filter_ids = NIL;
+	foreach(lc, st->seen_at_bound)
+		st->next_filter_ids = lappend(st->next_filter_ids,
+									  pstrdup((char *) lfirst(lc)));
+}
+
+/*
+ * vapi_start_guessed_request
+ *		Start the request for the page after the current one, assuming its
+ *		keyset bound is "guess" (checked later by vapi_fetch_page).
+ */
+static void
+vapi_start_guessed_request(VapiScanState *st, const char *guess)
+{
+	MemoryContext oldcxt;
+	char	   *saved_bound = st->bound;
+	int			saved_page = st->page_no;
+	List	   *saved_seen = st->seen_at_bound;
+
+	MemoryContextReset(st->next_cxt);
+	oldcxt = MemoryContextSwitchTo(st->next_cxt);
+	st->bound = pstrdup(guess);
+	st->page_no = 1;
+	st->seen_at_bound = NIL;
+	st->next_path = vapi_next_list_request(st);
+	st->bound = saved_bound;
+	st->page_no = saved_page;
+	st->seen_at_bound = saved_seen;
+	MemoryContextSwitchTo(oldcxt);
+
+	vapi_request_start(st->conn, st->http, "GET", st->next_path, st->next_cxt);
+	st->prefetching = true;
 }
 
 /*
@@ -1374,8 +1588,9 @@ vapi_fetch_lookup(VapiScanState *st)
 		path = vapi_deparse_item_path(id);
 		if (st->first_request == NULL)
 			st->first_request = MemoryContextStrdup(st->runtime_cxt, path);
-		vapi_request(st->conn, "GET", path, NULL, 0, NIL, VAPI_REQ_ALLOW_404,
-					 &resp, st->page_cxt, &st->stats);
+		vapi_request_start(st->conn, st->http, "GET", path, st->page_cxt);
+		vapi_request_finish(st->conn, st->http, "GET", path, NIL,
+							VAPI_REQ_ALLOW_404, &resp, &st->stats);
 		if (resp.status == 404)
 		{
 			MemoryContextSwitchTo(oldcxt);
@@ -1407,9 +1622,19 @@ vapi_fetch_lookup(VapiScanState *st)
 static bool
 vapi_seen(VapiScanState *st, const char *id)
 {
+	return vapi_in_id_list(st->seen_at_bound, id);
+}
+
+/*
+ * vapi_in_id_list
+ *		Is the id in the list of (char *) ids?
+ */
+static bool
+vapi_in_id_list(List *ids, const char *id)
+{
 	ListCell   *lc;
 
-	foreach(lc, st->seen_at_bound)
+	foreach(lc, ids)
 		if (strcmp((const char *) lfirst(lc), id) == 0)
 			return true;
 	return false;
@@ -1440,16 +1665,20 @@ vapi_scan_next(VapiScanState *st, Datum *values, bool *nulls)
 		{
 			VapiItem   *item = vapi_json_page_item(st->page, st->next++);
 
+			/* Keep the transfer of the next page moving. */
+			if (st->prefetching && (st->next & 63) == 0)
+				vapi_http_pump(st->http);
+
 			/* A row at the bound that the previous page returned already. */
-			if (st->seen_at_bound != NIL)
+			if (st->filter)
 			{
 				const char *created = vapi_json_item_string(item, "createdAt");
 				const char *id = vapi_json_item_id(item);
 				int64		ts;
 
-				if (created != NULL && id != NULL &&
-					vapi_parse_timestamp(created, &ts) &&
-					ts == st->bound_ts && vapi_seen(st, id))
+				if (id != NULL && created != NULL &&
+					vapi_in_id_list(st->filter_ids, id) &&
+					vapi_parse_timestamp(created, &ts) && ts == st->filter_ts)
 					continue;
 			}
 
@@ -1516,8 +1745,14 @@ vapiIterateForeignScan(ForeignScanState *node)
 static void
 vapi_scan_reset(VapiScanState *st)
 {
+	if (st->prefetching)
+		vapi_http_abort(st->http);
+	st->prefetching = false;
 	MemoryContextReset(st->page_cxt);
+	MemoryContextReset(st->next_cxt);
 	MemoryContextReset(st->bound_cxt);
+	st->filter = false;
+	st->filter_ids = NIL;
 	st->started = false;
 	st->page = NULL;
 	st->next = 0;
@@ -1664,9 +1899,11 @@ vapi_sample_rows(Relation relation, int elevel, HeapTuple *rows,
 
 	memset(&st, 0, sizeof(st));
 	st.mode = VAPI_MODE_LIST;
+	st.prefetch = true;		/* set from the server below */
 	st.limit = -1;
 	vapi_scan_init(&st, relation, relation->rd_rel->relowner, attrs,
 				   CurrentMemoryContext);
+	st.prefetch = vapi_connection_options(st.conn)->prefetch;
 
 	values = palloc(sizeof(Datum) * tupdesc->natts);
 	nulls = palloc(sizeof(bool) * tupdesc->natts);
@@ -1709,6 +1946,7 @@ vapi_sample_rows(Relation relation, int elevel, HeapTuple *rows,
 
 	MemoryContextDelete(rowcxt);
 	MemoryContextDelete(st.page_cxt);
+	MemoryContextDelete(st.next_cxt);
 	MemoryContextDelete(st.bound_cxt);
 	MemoryContextDelete(st.runtime_cxt);
 
@@ -1745,11 +1983,22 @@ vapi_parse_timestamp(const char *s, int64 *usecs)
 	int			off = 0;
 	const char *p;
 
+#define D(i) (s[i] >= '0' && s[i] <= '9')
+#define N2(i) ((s[i] - '0') * 10 + (s[i + 1] - '0'))
 	if (strlen(s) < 19 ||
-		sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &sec) != 6 ||
+		!(D(0) && D(1) && D(2) && D(3) && D(5) && D(6) && D(8) && D(9) &&
+		  D(11) && D(12) && D(14) && D(15) && D(17) && D(18)) ||
 		s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
 		s[13] != ':' || s[16] != ':')
 		return false;
+	y = N2(0) * 100 + N2(2);
+	mo = N2(5);
+	d = N2(8);
+	h = N2(11);
+	mi = N2(14);
+	sec = N2(17);
+#undef D
+#undef N2
 	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
 		return false;
 

@@ -55,6 +55,7 @@ typedef struct VapiServerOptions
 	int			max_retries;
 	int			page_size;
 	int64		max_response_bytes;
+	bool		prefetch;		/* request the next page in advance */
 } VapiServerOptions;
 
 /*
@@ -138,6 +139,12 @@ extern void vapi_http_global_init(void);
 extern VapiHttp *vapi_http_create(MemoryContext cxt, const char *api_key);
 extern void vapi_http_perform(VapiHttp *http, const VapiHttpRequest *req,
 							  VapiHttpResponse *resp, MemoryContext resp_cxt);
+extern void vapi_http_start(VapiHttp *http, const VapiHttpRequest *req,
+							MemoryContext resp_cxt);
+extern bool vapi_http_pending(VapiHttp *http);
+extern void vapi_http_pump(VapiHttp *http);
+extern void vapi_http_finish(VapiHttp *http, VapiHttpResponse *resp);
+extern void vapi_http_abort(VapiHttp *http);
 extern bool vapi_http_url_is_valid(const char *url, char **why);
 extern bool vapi_http_url_is_vapi(const char *url);
 
@@ -158,6 +165,14 @@ extern void vapi_request(VapiConn *conn, const char *method,
 						 const char *body, size_t body_len,
 						 List *redact, int flags, VapiHttpResponse *resp,
 						 MemoryContext resp_cxt, VapiStats *stats);
+extern VapiHttp *vapi_connection_acquire(VapiConn *conn, MemoryContext owner);
+extern void vapi_request_start(VapiConn *conn, VapiHttp *http,
+							   const char *method, const char *path_and_query,
+							   MemoryContext resp_cxt);
+extern void vapi_request_finish(VapiConn *conn, VapiHttp *http,
+								const char *method, const char *path_and_query,
+								List *redact, int flags,
+								VapiHttpResponse *resp, VapiStats *stats);
 extern char *vapi_redact(VapiConn *conn, const char *text);
 extern char *vapi_redact_values(const char *text, List *values);
 

@@ -1,0 +1,177 @@
+#!/bin/bash
+# bench.sh - measure vapi_fdw's scan side by side with its alternatives.
+#
+# Starts a throwaway cluster and the local mock (which serves pre-built
+# pages) and, in one run, for organisations of 10,000 and 100,000 numbers:
+#   - full-scan throughput of vapi_fdw for count(*), every column, id+number;
+#   - the same queries on a local heap copy (CREATE TABLE AS);
+#   - the same JSON bytes parsed in the database with jsonb_to_recordset
+#     (no network): the practical limit;
+#   - the do-it-yourself path: curl through COPY ... FROM PROGRAM, then
+#     jsonb_to_recordset;
+# and, on 10,000 numbers, a full scan with 50 ms of latency per request,
+# 100 small queries in one session (and the TCP connections they opened),
+# and the backend's peak memory during the 100,000-number scan.  Ratios are
+# against baselines measured in the same run.
+#
+# Usage: scripts/bench.sh [repetitions]     (default 3; best time is used)
+
+source "$(dirname "$0")/lib.sh"
+
+REPS=${1:-3}
+vapi_install_deps
+command -v curl >/dev/null || { apt-get update -qq; apt-get install -y -qq curl >/dev/null; }
+vapi_make_tmp
+vapi_build_install
+vapi_start_mock --count 10000 --seed 1
+vapi_start_cluster "shared_buffers = 256MB" "work_mem = 64MB"
+mockctl="python3 $VAPI_ROOT/test/mockctl.py"
+PSQL=("$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres)
+
+"${PSQL[@]}" -v url="$VAPI_MOCK_URL" -v key="$VAPI_MOCK_KEY" <<'SQL'
+CREATE EXTENSION vapi_fdw;
+CREATE SERVER vapi FOREIGN DATA WRAPPER vapi_fdw OPTIONS (url :'url');
+CREATE USER MAPPING FOR CURRENT_USER SERVER vapi OPTIONS (api_key :'key');
+IMPORT FOREIGN SCHEMA vapi FROM SERVER vapi INTO public;
+CREATE TABLE diy_raw (body text);
+CREATE TABLE results (label text, n int, rows bigint, best_ms numeric, ord serial);
+
+-- best of "reps" runs of a query that returns one bigint
+CREATE FUNCTION bench(label text, n int, q text, reps int) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  t0 timestamptz;
+  best numeric := NULL;
+  ms numeric;
+  r bigint;
+BEGIN
+  FOR i IN 1..reps LOOP
+    t0 := clock_timestamp();
+    EXECUTE q INTO r;
+    ms := extract(epoch FROM clock_timestamp() - t0) * 1000;
+    best := least(coalesce(best, ms), ms);
+  END LOOP;
+  INSERT INTO results (label, n, rows, best_ms) VALUES (label, n, r, round(best, 1));
+END $$;
+
+-- the do-it-yourself path: curl every page, then expand the JSON
+CREATE FUNCTION diy_fetch(url text, key text, pages int) RETURNS bigint
+LANGUAGE plpgsql AS $$
+BEGIN
+  TRUNCATE diy_raw;
+  EXECUTE format($f$COPY diy_raw FROM PROGRAM %L WITH (FORMAT csv, QUOTE e'\x01', DELIMITER e'\x02')$f$,
+                 format('for p in $(seq 1 %s); do curl -s --compressed -H "Authorization: Bearer %s" "%s/v2/phone-number?limit=1000&page=$p"; echo; done',
+                        pages, key, url));
+  RETURN (SELECT count(*) FROM diy_raw);
+END $$;
+
+-- fetch with curl, then run the expansion query "q" over the pages
+CREATE FUNCTION diy_run(url text, key text, pages int, q text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+  r bigint;
+BEGIN
+  PERFORM diy_fetch(url, key, pages);
+  EXECUTE q INTO r;
+  RETURN r;
+END $$;
+SQL
+
+# the columns of phone_numbers, for jsonb_to_recordset
+COLS="id uuid, \"orgId\" text, provider text, number text, name text, status text, \"assistantId\" text, \"squadId\" text, \"workflowId\" text, \"credentialId\" text, \"numberE164CheckEnabled\" boolean, \"smsEnabled\" boolean, \"twilioAccountSid\" text, \"twilioAuthToken\" text, \"twilioApiKey\" text, \"twilioApiSecret\" text, \"numberDesiredAreaCode\" text, \"sipUri\" text, authentication jsonb, server jsonb, \"fallbackDestination\" jsonb, hooks jsonb, \"createdAt\" timestamptz, \"updatedAt\" timestamptz"
+
+for N in 10000 100000; do
+	log "organisation of $N numbers"
+	$mockctl reset --count "$N" --seed 1
+	pages=$(( (N + 999) / 1000 ))
+	"${PSQL[@]}" -v n="$N" -v reps="$REPS" -v pages="$pages" -v url="$VAPI_MOCK_URL" -v key="$VAPI_MOCK_KEY" -v cols="$COLS" <<'SQL'
+\o /dev/null
+DROP TABLE IF EXISTS heap_copy;
+CREATE TABLE heap_copy AS SELECT * FROM phone_numbers;
+VACUUM ANALYZE heap_copy;
+SELECT diy_fetch(:'url', :'key', :pages) AS pages_fetched \gset
+SELECT bench('fdw: count(*)', :n, 'SELECT count(*) FROM phone_numbers', :reps);
+SELECT bench('fdw: every column', :n, 'SELECT count(*) FROM (SELECT * FROM phone_numbers OFFSET 0) s', :reps);
+SELECT bench('fdw: id, number', :n, 'SELECT count(*) FROM (SELECT id, number FROM phone_numbers OFFSET 0) s', :reps);
+SELECT bench('heap: count(*)', :n, 'SELECT count(*) FROM heap_copy', :reps);
+SELECT bench('heap: every column', :n, 'SELECT count(*) FROM (SELECT * FROM heap_copy OFFSET 0) s', :reps);
+SELECT bench('heap: id, number', :n, 'SELECT count(*) FROM (SELECT id, number FROM heap_copy OFFSET 0) s', :reps);
+SELECT bench('jsonb_to_recordset: count(*)', :n, 'SELECT sum(jsonb_array_length(body::jsonb->''results'')) FROM diy_raw', :reps);
+SELECT bench('jsonb_to_recordset: every column', :n, format('SELECT count(*) FROM (SELECT x.*, e AS attrs FROM diy_raw, jsonb_array_elements(body::jsonb->''results'') e, jsonb_to_record(e) AS x(%s) OFFSET 0) s', :'cols'), :reps);
+SELECT bench('jsonb_to_recordset: id, number', :n, 'SELECT count(*) FROM (SELECT x.id, x.number FROM diy_raw, jsonb_to_recordset(body::jsonb->''results'') AS x(id uuid, number text) OFFSET 0) s', :reps);
+SELECT bench('curl + jsonb_to_recordset: every column', :n, format('SELECT diy_run(%L, %L, %s, %L)', :'url', :'key', :pages, format('SELECT count(*) FROM (SELECT x.*, e AS attrs FROM diy_raw, jsonb_array_elements(body::jsonb->''results'') e, jsonb_to_record(e) AS x(%s) OFFSET 0) s', :'cols')), :reps);
+SELECT bench('curl + jsonb_to_recordset: id, number', :n, format('SELECT diy_run(%L, %L, %s, %L)', :'url', :'key', :pages, 'SELECT count(*) FROM (SELECT x.id, x.number FROM diy_raw, jsonb_to_recordset(body::jsonb->''results'') AS x(id uuid, number text) OFFSET 0) s'), :reps);
+SQL
+done
+
+# 10,000 numbers again for latency, small queries and memory
+$mockctl reset --count 10000 --seed 1
+log "latency: 50 ms per request"
+$mockctl fault '[{"match":"GET /v2/phone-number","kind":"latency","ms":50,"times":0}]'
+"${PSQL[@]}" -v reps="$REPS" <<'SQL'
+\o /dev/null
+SELECT bench('fdw with 50 ms latency: count(*)', 10000, 'SELECT count(*) FROM phone_numbers', :reps);
+SQL
+$mockctl faults-clear
+
+log "100 small queries in one session"
+"${PSQL[@]}" <<'SQL'
+CREATE TABLE small_ids AS SELECT id FROM phone_numbers ORDER BY created_at LIMIT 50;
+SQL
+$mockctl clear
+"${PSQL[@]}" <<'SQL'
+DO $$
+DECLARE
+  t0 timestamptz := clock_timestamp();
+  r bigint;
+  i uuid;
+BEGIN
+  FOR i IN SELECT id FROM small_ids LOOP
+    EXECUTE 'SELECT count(*) FROM phone_numbers WHERE id = $1' INTO r USING i;
+    EXECUTE 'SELECT count(*) FROM (SELECT id FROM phone_numbers ORDER BY created_at DESC LIMIT 10) s' INTO r;
+  END LOOP;
+  INSERT INTO results (label, n, rows, best_ms)
+    VALUES ('100 small queries (id = ..., ORDER BY created_at DESC LIMIT 10), per query', 10000, 100,
+            round((extract(epoch FROM clock_timestamp() - t0) * 1000 / 100)::numeric, 2));
+END $$;
+SQL
+# the distinct TCP connections the mock saw those requests on
+small_requests=$($mockctl count)
+small_conns=$($mockctl requests --conn | sed 's/^conn=\([0-9]*\) .*/\1/' | sort -u | wc -l)
+
+log "peak memory of a 100,000-number scan"
+$mockctl reset --count 100000 --seed 1
+mem=$("${PSQL[@]}" -tA <<'SQL'
+CREATE FUNCTION pg_temp.hwm() RETURNS int LANGUAGE sql AS $$ SELECT (regexp_match(pg_read_file('/proc/self/status'), 'VmHWM:\s+(\d+)'))[1]::int $$;
+SELECT pg_temp.hwm() AS idle \gset
+SELECT count(*) FROM (SELECT * FROM phone_numbers OFFSET 0) s \gset
+SELECT :idle || ' ' || pg_temp.hwm();
+SQL
+)
+
+echo
+echo "vapi_fdw benchmark: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}'), best of $REPS"
+"${PSQL[@]}" <<'SQL'
+\pset footer off
+SELECT label AS "query", to_char(n, 'FM999,999') AS numbers, best_ms AS "best ms",
+       CASE WHEN rows > 1 AND label NOT LIKE '100 small%' AND label NOT LIKE '%latency%'
+            THEN to_char(round(n / (best_ms / 1000)), 'FM99,999,999') END AS "rows/s"
+  FROM results ORDER BY ord;
+WITH r AS (SELECT label, n, best_ms FROM results)
+SELECT f.n AS numbers, split_part(f.label, ': ', 2) AS "columns",
+       round(diy.best_ms / f.best_ms, 2) AS "curl+jsonb / fdw (target >= 2)",
+       round(f.best_ms / js.best_ms, 2) AS "fdw / jsonb_to_recordset (target <= 1.5)",
+       round(f.best_ms / h.best_ms, 1) AS "fdw / heap"
+  FROM r f
+  JOIN r js ON js.n = f.n AND js.label = 'jsonb_to_recordset: ' || split_part(f.label, ': ', 2)
+  JOIN r h ON h.n = f.n AND h.label = 'heap: ' || split_part(f.label, ': ', 2)
+  LEFT JOIN r diy ON diy.n = f.n AND diy.label = 'curl + jsonb_to_recordset: ' || split_part(f.label, ': ', 2)
+ WHERE f.label LIKE 'fdw: %'
+ ORDER BY f.n, f.label;
+SELECT best_ms AS "50 ms latency: wall ms", 11 * 50 AS "pages x 50 ms",
+       round(best_ms / (11 * 50), 2) AS "ratio (target <= 1.15)"
+  FROM results WHERE label LIKE '%latency%';
+SQL
+echo "TCP connections used by the 100 small queries ($small_requests requests): $small_conns (target 1)"
+set -- $mem
+echo "peak memory of the 100,000-number scan: $(( ($2 - $1) / 1024 )) MB above the idle backend (VmHWM $1 kB -> $2 kB; target < 20 MB)"
