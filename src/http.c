@@ -50,6 +50,7 @@ typedef struct VapiSink
 	char	   *data;
 	size_t		len;
 	size_t		cap;
+	size_t		hint;			/* first allocation, to avoid regrowth */
 	size_t		max;
 	bool		too_large;
 	bool		oom;
@@ -71,6 +72,7 @@ struct VapiHttp
 	VapiHttpRequest req;		/* copy, strings in resp_cxt */
 	MemoryContext resp_cxt;
 	VapiSink	sink;
+	size_t		last_len;		/* size of the last answer: buffer hint */
 };
 
 static void vapi_http_cleanup(void *arg);
@@ -229,7 +231,7 @@ vapi_http_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	}
 	if (sink->len + n + 1 > sink->cap)
 	{
-		size_t		newcap = Max(sink->cap * 2, 16384);
+		size_t		newcap = Max(sink->cap * 2, Max(sink->hint, 16384));
 		char	   *newdata;
 
 		while (newcap < sink->len + n + 1)
@@ -514,6 +516,8 @@ vapi_http_begin(VapiHttp *http)
 	/* Forget the previous attempt (its memory belongs to its context). */
 	memset(sink, 0, sizeof(VapiSink));
 	sink->cxt = http->resp_cxt;
+	sink->hint = Min(http->last_len + http->last_len / 8 + 1024,
+					 (size_t) req->max_response_bytes + 1);
 	sink->max = (size_t) req->max_response_bytes;
 	http->transfer_done = false;
 	http->done_code = CURLE_OK;
@@ -687,6 +691,7 @@ vapi_http_complete(VapiHttp *http, VapiHttpResponse *resp)
 	sink->data[sink->len] = '\0';
 	resp->body = sink->data;
 	resp->body_len = sink->len;
+	http->last_len = sink->len;
 	sink->data = NULL;
 	sink->len = 0;
 	sink->cap = 0;

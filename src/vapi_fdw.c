@@ -1478,14 +1478,17 @@ vapi_fetch_page(VapiScanState *st)
 static bool
 vapi_raw_contains(const char *body, size_t len, const char *text)
 {
-	return memmem(body, len, text, strlen(text)) != NULL;
+	/* the metadata comes last: look at the end of the answer only */
+	size_t		tail = Min(len, 2048);
+
+	return memmem(body + len - tail, tail, text, strlen(text)) != NULL;
 }
 
 /*
  * vapi_raw_last_string
- *		The value of the last "key":"..." string in the raw answer, or NULL
- *		if there is none or it holds an escape.  Only a guess: the caller
- *		checks it against the parsed answer.
+ *		The value of the last "key":"..." string near the end of the raw
+ *		answer, or NULL if there is none or it holds an escape.  Only a
+ *		guess: the caller checks it against the parsed answer.
  */
 static char *
 vapi_raw_last_string(const char *body, size_t len, const char *key)
@@ -1493,8 +1496,8 @@ vapi_raw_last_string(const char *body, size_t len, const char *key)
 	char	   *needle = psprintf("\"%s\":\"", key);
 	size_t		nlen = strlen(needle);
 	const char *found = NULL;
-	const char *p = body;
 	const char *end = body + len;
+	const char *p = body + len - Min(len, 16384);	/* the last object */
 	const char *q;
 
 	while (p < end)
