@@ -35,6 +35,10 @@
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "commands/explain.h"
+#if PG_VERSION_NUM >= 180000
+#include "commands/explain_format.h"
+#include "commands/explain_state.h"
+#endif
 #include "commands/vacuum.h"
 #include "executor/executor.h"
 #include "foreign/fdwapi.h"
@@ -223,6 +227,11 @@ static int	vapi_useful_order(PlannerInfo *root, RelOptInfo *baserel,
 static bool vapi_limit_is_safe(PlannerInfo *root, RelOptInfo *baserel,
 							   VapiRelInfo *fpinfo);
 static double vapi_id_count(VapiQual *q);
+static ForeignPath *vapi_foreignscan_path(PlannerInfo *root, RelOptInfo *rel,
+										  double rows, Cost startup_cost,
+										  Cost total_cost, List *pathkeys,
+										  Relids required_outer,
+										  List *fdw_private);
 static void vapi_add_list_path(PlannerInfo *root, RelOptInfo *baserel,
 							   VapiRelInfo *fpinfo, bool ascending,
 							   List *pathkeys, double limit);
@@ -505,6 +514,31 @@ vapi_limit_is_safe(PlannerInfo *root, RelOptInfo *baserel, VapiRelInfo *fpinfo)
 }
 
 /*
+ * vapi_foreignscan_path
+ *		create_foreignscan_path across PostgreSQL versions (17 added the
+ *		restriction list, 18 the count of disabled nodes).
+ */
+static ForeignPath *
+vapi_foreignscan_path(PlannerInfo *root, RelOptInfo *rel, double rows,
+					  Cost startup_cost, Cost total_cost, List *pathkeys,
+					  Relids required_outer, List *fdw_private)
+{
+#if PG_VERSION_NUM >= 180000
+	return create_foreignscan_path(root, rel, NULL, rows, 0, startup_cost,
+								   total_cost, pathkeys, required_outer,
+								   NULL, NIL, fdw_private);
+#elif PG_VERSION_NUM >= 170000
+	return create_foreignscan_path(root, rel, NULL, rows, startup_cost,
+								   total_cost, pathkeys, required_outer,
+								   NULL, NIL, fdw_private);
+#else
+	return create_foreignscan_path(root, rel, NULL, rows, startup_cost,
+								   total_cost, pathkeys, required_outer,
+								   NULL, fdw_private);
+#endif
+}
+
+/*
  * vapi_add_list_path
  *		Add a list-scan path: in the given order, receiving at most "limit"
  *		rows (or all, if limit < 0).
@@ -530,11 +564,10 @@ vapi_add_list_path(PlannerInfo *root, RelOptInfo *baserel,
 					baserel->baserestrictcost.per_tuple);
 
 	add_path(baserel, (Path *)
-			 create_foreignscan_path(root, baserel, NULL, rows,
-									 VAPI_REQUEST_COST, total_cost,
-									 pathkeys, baserel->lateral_relids,
-									 NULL,
-									 list_make4(makeInteger(VAPI_MODE_LIST),
+			 vapi_foreignscan_path(root, baserel, rows,
+								   VAPI_REQUEST_COST, total_cost,
+								   pathkeys, baserel->lateral_relids,
+								   list_make4(makeInteger(VAPI_MODE_LIST),
 												makeInteger(ascending ? 1 : 0),
 												makeInteger(pathkeys != NIL ? 1 : 0),
 												makeInteger(limit >= 0 ? (int) limit : -1))));
@@ -615,10 +648,10 @@ vapi_add_param_paths(PlannerInfo *root, RelOptInfo *baserel,
 		/* one lookup per outer row, at most one row each */
 		ppi->ppi_rows = Min(ppi->ppi_rows, 1.0);
 		add_path(baserel, (Path *)
-				 create_foreignscan_path(root, baserel, NULL, ppi->ppi_rows,
-										 VAPI_REQUEST_COST, cost, NIL,
-										 ppi->ppi_req_outer, NULL,
-										 list_make4(makeInteger(VAPI_MODE_LOOKUP),
+				 vapi_foreignscan_path(root, baserel, ppi->ppi_rows,
+									   VAPI_REQUEST_COST, cost, NIL,
+									   ppi->ppi_req_outer,
+									   list_make4(makeInteger(VAPI_MODE_LOOKUP),
 													makeInteger(0),
 													makeInteger(0),
 													makeInteger(-1))));
@@ -644,13 +677,13 @@ vapiGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 		double		n = vapi_id_count(fpinfo->id_qual);
 
 		add_path(baserel, (Path *)
-				 create_foreignscan_path(root, baserel, NULL, baserel->rows,
-										 VAPI_REQUEST_COST,
-										 n * (VAPI_REQUEST_COST + VAPI_ROW_COST +
-											  cpu_tuple_cost +
-											  baserel->baserestrictcost.per_tuple),
-										 NIL, baserel->lateral_relids, NULL,
-										 list_make4(makeInteger(VAPI_MODE_LOOKUP),
+				 vapi_foreignscan_path(root, baserel, baserel->rows,
+									   VAPI_REQUEST_COST,
+									   n * (VAPI_REQUEST_COST + VAPI_ROW_COST +
+											cpu_tuple_cost +
+											baserel->baserestrictcost.per_tuple),
+									   NIL, baserel->lateral_relids,
+									   list_make4(makeInteger(VAPI_MODE_LOOKUP),
 													makeInteger(0),
 													makeInteger(0),
 													makeInteger(-1))));
