@@ -491,11 +491,13 @@ vapi_connection_acquire(VapiConn *conn, MemoryContext owner)
 /*
  * vapi_request_start
  *		Start a request on "http" without waiting for it; the answer will be
- *		allocated in "resp_cxt".  vapi_request_finish completes it.
+ *		allocated in "resp_cxt".  vapi_request_finish completes it.  A POST
+ *		is never retried once it may have reached the server.
  */
 void
 vapi_request_start(VapiConn *conn, VapiHttp *http, const char *method,
-				   const char *path_and_query, MemoryContext resp_cxt)
+				   const char *path_and_query, const char *body,
+				   size_t body_len, MemoryContext resp_cxt)
 {
 	VapiHttpRequest req;
 	char	   *url = psprintf("%s%s", conn->opts.url, path_and_query);
@@ -503,6 +505,8 @@ vapi_request_start(VapiConn *conn, VapiHttp *http, const char *method,
 	memset(&req, 0, sizeof(req));
 	req.method = method;
 	req.url = url;
+	req.body = body;
+	req.body_len = body_len;
 	req.connect_timeout_ms = conn->opts.connect_timeout_ms;
 	req.timeout_ms = conn->opts.timeout_ms;
 	req.max_retries = conn->opts.max_retries;
@@ -529,37 +533,22 @@ vapi_request_finish(VapiConn *conn, VapiHttp *http, const char *method,
 
 /*
  * vapi_request
- *		Send one request to the API (retrying where that is safe) and raise
- *		an ERROR for any outcome but a 2xx answer (or a 404, when
- *		VAPI_REQ_ALLOW_404 is given).  The answer goes to "resp", allocated
- *		in "resp_cxt"; "stats", if given, counts what was done.  Values in
- *		"redact" (secrets in the body) are blanked out of remote text, like
- *		the key.
+ *		Send one request to the API on the connection's own handle
+ *		(retrying where that is safe) and raise an ERROR for any outcome
+ *		but a 2xx answer (or a 404, when VAPI_REQ_ALLOW_404 is given).  The
+ *		answer goes to "resp", allocated in "resp_cxt"; "stats", if given,
+ *		counts what was done.  Values in "redact" (secrets in the body) are
+ *		blanked out of remote text, like the key.
  */
 void
 vapi_request(VapiConn *conn, const char *method, const char *path_and_query,
 			 const char *body, size_t body_len, List *redact, int flags,
 			 VapiHttpResponse *resp, MemoryContext resp_cxt, VapiStats *stats)
 {
-	VapiHttpRequest req;
-	char	   *url;
-
-	url = psprintf("%s%s", conn->opts.url, path_and_query);
-
-	req.method = method;
-	req.url = url;
-	req.body = body;
-	req.body_len = body_len;
-	req.connect_timeout_ms = conn->opts.connect_timeout_ms;
-	req.timeout_ms = conn->opts.timeout_ms;
-	req.max_retries = conn->opts.max_retries;
-	req.retry_safe = strcmp(method, "POST") != 0;
-	req.max_response_bytes = conn->opts.max_response_bytes;
-
-	vapi_http_perform(conn->http, &req, resp, resp_cxt);
-	pfree(url);
-	vapi_translate_outcome(conn, method, path_and_query, redact, flags,
-						   resp, stats);
+	vapi_request_start(conn, conn->http, method, path_and_query, body,
+					   body_len, resp_cxt);
+	vapi_request_finish(conn, conn->http, method, path_and_query, redact,
+						flags, resp, stats);
 }
 
 /*

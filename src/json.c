@@ -259,8 +259,8 @@ vapi_json_parse_page(const char *buf, size_t len, MemoryContext cxt,
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 				 errmsg("Vapi API returned an unexpected list page"),
-				 errdetail("Expected a JSON object or array, got a %s.",
-						   vapi_json_type_name(json_object_get_type(root)))));
+				 errdetail("Expected a JSON object or array, got %s.",
+						   vapi_json_type_article(json_object_get_type(root)))));
 
 	page = MemoryContextAlloc(cxt, sizeof(VapiPage));
 	page->root = root;

@@ -127,6 +127,9 @@ static VapiColumn *vapi_column_for_key(VapiModifyState *st, const char *key);
 static const char *vapi_column_label(VapiModifyState *st, const char *key);
 static AttrNumber vapi_find_key_attno(Relation rel, const char *key);
 static void vapi_row_error_callback(void *arg);
+static MemoryContext vapi_row_begin(VapiModifyState *st,
+									ErrorContextCallback *errcb,
+									VapiRowContext *ctx);
 static Datum vapi_old_value(VapiModifyState *st, TupleTableSlot *planSlot,
 							const char *key, bool *isnull);
 static void vapi_returning(VapiModifyState *st, TupleTableSlot *slot,
@@ -425,6 +428,27 @@ vapi_row_error_callback(void *arg)
 }
 
 /*
+ * vapi_row_begin
+ *		Start work on the next row of a write: count it, push the error
+ *		context that names it, and switch to a fresh per-row context.
+ *		Returns the context to go back to.
+ */
+static MemoryContext
+vapi_row_begin(VapiModifyState *st, ErrorContextCallback *errcb,
+			   VapiRowContext *ctx)
+{
+	st->row_no++;
+	ctx->st = st;
+	errcb->callback = vapi_row_error_callback;
+	errcb->arg = ctx;
+	errcb->previous = error_context_stack;
+	error_context_stack = errcb;
+
+	MemoryContextReset(st->temp_cxt);
+	return MemoryContextSwitchTo(st->temp_cxt);
+}
+
+/*
  * vapi_collect_secrets
  *		The values of secret fields about to be sent, so that an echo of
  *		them in the API's answer is redacted.
@@ -523,15 +547,7 @@ vapiExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 	int			i;
 	const char *const *p;
 
-	st->row_no++;
-	ctx.st = st;
-	errcb.callback = vapi_row_error_callback;
-	errcb.arg = &ctx;
-	errcb.previous = error_context_stack;
-	error_context_stack = &errcb;
-
-	MemoryContextReset(st->temp_cxt);
-	oldcxt = MemoryContextSwitchTo(st->temp_cxt);
+	oldcxt = vapi_row_begin(st, &errcb, &ctx);
 	slot_getallattrs(slot);
 
 	for (i = 0; i < st->ncolumns; i++)
@@ -811,15 +827,7 @@ vapiExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 	Datum		old;
 	bool		oldnull;
 
-	st->row_no++;
-	ctx.st = st;
-	errcb.callback = vapi_row_error_callback;
-	errcb.arg = &ctx;
-	errcb.previous = error_context_stack;
-	error_context_stack = &errcb;
-
-	MemoryContextReset(st->temp_cxt);
-	oldcxt = MemoryContextSwitchTo(st->temp_cxt);
+	oldcxt = vapi_row_begin(st, &errcb, &ctx);
 	slot_getallattrs(slot);
 	id = vapi_row_id(st, planSlot);
 
@@ -942,15 +950,7 @@ vapiExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
 	VapiHttpResponse resp;
 	char	   *id;
 
-	st->row_no++;
-	ctx.st = st;
-	errcb.callback = vapi_row_error_callback;
-	errcb.arg = &ctx;
-	errcb.previous = error_context_stack;
-	error_context_stack = &errcb;
-
-	MemoryContextReset(st->temp_cxt);
-	oldcxt = MemoryContextSwitchTo(st->temp_cxt);
+	oldcxt = vapi_row_begin(st, &errcb, &ctx);
 	id = vapi_row_id(st, planSlot);
 	vapi_request(st->conn, "DELETE", vapi_deparse_item_path(id), NULL, 0, NIL,
 				 VAPI_REQ_ALLOW_404, &resp, st->temp_cxt, &st->stats);

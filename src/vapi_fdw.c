@@ -1365,7 +1365,8 @@ vapi_start_page_request(VapiScanState *st)
 
 	if (st->first_request == NULL)
 		st->first_request = MemoryContextStrdup(st->runtime_cxt, st->next_path);
-	vapi_request_start(st->conn, st->http, "GET", st->next_path, st->next_cxt);
+	vapi_request_start(st->conn, st->http, "GET", st->next_path, NULL, 0,
+					   st->next_cxt);
 	st->prefetching = true;
 }
 
@@ -1596,7 +1597,8 @@ vapi_start_guessed_request(VapiScanState *st, const char *guess)
 	st->seen_at_bound = saved_seen;
 	MemoryContextSwitchTo(oldcxt);
 
-	vapi_request_start(st->conn, st->http, "GET", st->next_path, st->next_cxt);
+	vapi_request_start(st->conn, st->http, "GET", st->next_path, NULL, 0,
+					   st->next_cxt);
 	st->prefetching = true;
 }
 
@@ -1624,7 +1626,8 @@ vapi_fetch_lookup(VapiScanState *st)
 		path = vapi_deparse_item_path(id);
 		if (st->first_request == NULL)
 			st->first_request = MemoryContextStrdup(st->runtime_cxt, path);
-		vapi_request_start(st->conn, st->http, "GET", path, st->page_cxt);
+		vapi_request_start(st->conn, st->http, "GET", path, NULL, 0,
+						   st->page_cxt);
 		vapi_request_finish(st->conn, st->http, "GET", path, NIL,
 							VAPI_REQ_ALLOW_404, &resp, &st->stats);
 		if (resp.status == 404)

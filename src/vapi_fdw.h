@@ -168,6 +168,7 @@ extern void vapi_request(VapiConn *conn, const char *method,
 extern VapiHttp *vapi_connection_acquire(VapiConn *conn, MemoryContext owner);
 extern void vapi_request_start(VapiConn *conn, VapiHttp *http,
 							   const char *method, const char *path_and_query,
+							   const char *body, size_t body_len,
 							   MemoryContext resp_cxt);
 extern void vapi_request_finish(VapiConn *conn, VapiHttp *http,
 								const char *method, const char *path_and_query,
