@@ -50,8 +50,10 @@ CREATE TABLE crm_accounts AS
   FROM phone_numbers ORDER BY created_at LIMIT 3;
 \echo 'SELECT c.account, p.number, p.provider FROM crm_accounts c JOIN phone_numbers p ON p.id = c.vapi_id;'
 SELECT c.account, p.number, p.provider FROM crm_accounts c JOIN phone_numbers p ON p.id = c.vapi_id ORDER BY 1;
-\echo '-- What the scan sent'
-\echo 'EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT count(*) FROM phone_numbers;'
-EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT count(*) FROM phone_numbers;
+\echo '-- What a query sends: only the request it needs'
+\echo 'EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT number, created_at FROM phone_numbers ORDER BY created_at DESC LIMIT 3;'
+EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT number, created_at FROM phone_numbers ORDER BY created_at DESC LIMIT 3;
+\echo 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT count(*) FROM phone_numbers;'
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT count(*) FROM phone_numbers;
 SQL
 log "demo finished"
