@@ -14,11 +14,11 @@
 # and the backend's peak memory during the 100,000-number scan.  Ratios are
 # against baselines measured in the same run.
 #
-# Usage: scripts/bench.sh [repetitions]     (default 3; best time is used)
+# Usage: scripts/bench.sh [repetitions]     (default 5; best time is used)
 
 source "$(dirname "$0")/lib.sh"
 
-REPS=${1:-3}
+REPS=${1:-5}
 vapi_install_deps
 command -v curl >/dev/null || { apt-get update -qq; apt-get install -y -qq curl >/dev/null; }
 vapi_make_tmp
