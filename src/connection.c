@@ -1,14 +1,18 @@
 /*-------------------------------------------------------------------------
  *
  * connection.c
- *		  Per-backend cache of HTTP handles, one per user mapping, and the
+ *		  Per-backend cache of HTTP handles per user mapping, and the
  *		  translation of HTTP outcomes into PostgreSQL errors.
  *
- * Reusing one curl handle per user mapping keeps the TCP and TLS
- * connection to the API alive across queries.  An entry is rebuilt when
- * its server or user mapping changes (syscache invalidation).  Everything
- * an entry owns lives in its own memory context, whose reset callback
- * frees the curl objects.
+ * Each user mapping has one handle for one-off requests (writes) and a
+ * small pool that scans lease for their own use (a scan may keep a request
+ * under way while another scan of the same query sends its own); reusing
+ * handles keeps the TCP and TLS connections to the API alive across
+ * queries.  An entry is rebuilt when its server or user mapping changes
+ * (syscache invalidation), once no handle of it is in use.  Everything an
+ * entry owns lives in its own memory context, whose reset callbacks free
+ * the curl objects; a lease is returned by a reset callback of its
+ * owner's memory context, on ERROR too.
  *
  * src/connection.c
  *

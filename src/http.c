@@ -12,6 +12,10 @@
  * raise errors: they report failure through return codes and flags and the
  * caller raises the error once curl has returned.
  *
+ * A request can be started and finished later (vapi_http_start, _pump,
+ * _finish), so that a scan can ask for its next page while it returns the
+ * current one.
+ *
  * Retries (GETs and other idempotent requests) happen here: on 429, 502,
  * 503, 504 and transport errors, honouring Retry-After, otherwise with
  * exponential back-off and jitter, never sleeping past statement_timeout.

@@ -16,7 +16,10 @@
  *     once, even while other rows are created or deleted.
  *   - a lookup sends GET /phone-number/{id} for each id of an id = value,
  *     id = ANY(array) or (in a parameterized path) id = outer.column qual.
- * Rows are returned as each answer arrives; memory is bounded by one page.
+ * Rows are returned as each answer arrives.  The next list page is
+ * requested as soon as the current answer is in (before it is parsed, from
+ * a keyset bound read off the raw answer and checked afterwards), so the
+ * network works while rows are returned; memory is bounded by two pages.
  * Every qual is also checked locally.
  *
  * src/vapi_fdw.c
