@@ -168,6 +168,30 @@ SELECT * FROM moved ORDER BY number;
 \! python3 test/mockctl.py requests --body --clear | sed 's/[0-9a-f-]\{36\}/<id>/' | sort
 
 --
+-- UPDATE and DELETE of one id, without RETURNING, setting only fields every
+-- provider takes to values that do not depend on the row, go straight to
+-- the API: one request, no read first.
+--
+UPDATE phone_numbers SET assistant_id = NULL WHERE id = :'twilio_id';
+SELECT :ROW_COUNT AS updated;
+\! python3 test/mockctl.py requests --body --clear
+EXPLAIN (VERBOSE, COSTS OFF) UPDATE phone_numbers SET assistant_id = NULL WHERE id = :'twilio_id';
+UPDATE phone_numbers SET name = 'Main line', server = '{"url": "https://hooks.example.com/v3"}'
+ WHERE id = :'twilio_id';
+UPDATE phone_numbers SET name = 'nobody' WHERE id = '00000000-0000-4000-8000-00000000beef';
+SELECT :ROW_COUNT AS updated;
+\! python3 test/mockctl.py requests --body --clear
+-- checked before sending, as ever
+UPDATE phone_numbers SET name = 'a name that is much too long for the vapi api' WHERE id = :'twilio_id';
+\! python3 test/mockctl.py count
+-- these read the row first: RETURNING, another qual, a value from the row,
+-- a provider-specific column
+EXPLAIN (COSTS OFF) UPDATE phone_numbers SET name = 'x' WHERE id = :'twilio_id' RETURNING name;
+EXPLAIN (COSTS OFF) UPDATE phone_numbers SET name = 'x' WHERE id = :'twilio_id' AND provider = 'twilio';
+EXPLAIN (COSTS OFF) UPDATE phone_numbers SET name = number WHERE id = :'twilio_id';
+EXPLAIN (COSTS OFF) UPDATE phone_numbers SET sms_enabled = true WHERE id = :'twilio_id';
+
+--
 -- DELETE
 --
 DELETE FROM phone_numbers WHERE id = :'byo_id' RETURNING number, provider;
@@ -175,7 +199,9 @@ DELETE FROM phone_numbers WHERE id = :'byo_id' RETURNING number, provider;
 \setenv VAPI_ID :byo_id
 \! python3 test/mockctl.py get "$VAPI_ID"
 DELETE FROM phone_numbers WHERE id = '00000000-0000-4000-8000-00000000dead';
+SELECT :ROW_COUNT AS deleted;
 DELETE FROM phone_numbers WHERE number LIKE '+131255503%';
+SELECT :ROW_COUNT AS deleted;
 \! python3 test/mockctl.py requests --clear | sed 's/[0-9a-f-]\{36\}/<id>/' | sort
 SELECT count(*) FROM phone_numbers WHERE number LIKE '+131255503%';
 

@@ -32,7 +32,9 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "optimizer/appendinfo.h"
+#include "optimizer/clauses.h"
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
 #include "utils/builtins.h"
@@ -1015,4 +1017,290 @@ vapiExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 							"DELETE /phone-number/{id}", es);
 	if (es->analyze && st != NULL)
 		ExplainPropertyInteger("Vapi Write Requests", NULL, st->stats.requests, es);
+}
+
+/* ----------------------------------------------------------------
+ * Direct modification: UPDATE or DELETE of one id, with no read first
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Indexes of the fdw_private list of a directly modifying ForeignScan.
+ * fdw_exprs holds the id, then the value of each column set.
+ */
+enum VapiDirectPrivateIndex
+{
+	VapiDirectTargetAttrs		/* Integer list: columns UPDATE sets */
+};
+
+/* Executor state of a direct modification. */
+typedef struct VapiDirectState
+{
+	VapiModifyState m;			/* the same as a row-by-row write */
+	List	   *exprs;			/* ExprStates: the id, then the values */
+	bool		done;
+} VapiDirectState;
+
+/*
+ * vapiPlanDirectModify
+ *		Send an UPDATE or DELETE of exactly one id straight to the API,
+ *		without reading the row first, when nothing needs the row: the
+ *		WHERE clause is only "id = value", there is no RETURNING, and an
+ *		UPDATE sets only fields every provider takes (name, assistant_id,
+ *		squad_id, workflow_id, server, fallback_destination, hooks) to
+ *		values that do not depend on the row.  Anything else goes row by
+ *		row, where the row's provider is checked first.
+ */
+bool
+vapiPlanDirectModify(PlannerInfo *root, ModifyTable *plan,
+					 Index resultRelation, int subplan_index)
+{
+	Plan	   *subplan = outerPlan(plan);
+	ForeignScan *fscan;
+	List	   *priv;
+	List	   *quals;
+	List	   *q;
+	List	   *local_only;
+	RangeTblEntry *rte = planner_rt_fetch(resultRelation, root);
+	List	   *target_attrs = NIL;
+	List	   *values = NIL;
+
+	if (plan->operation != CMD_UPDATE && plan->operation != CMD_DELETE)
+		return false;
+	if (plan->returningLists != NIL)
+		return false;
+	if (subplan == NULL || !IsA(subplan, ForeignScan))
+		return false;
+	fscan = (ForeignScan *) subplan;
+	if (fscan->scan.scanrelid != resultRelation)
+		return false;
+
+	/* a lookup of one id, driven by the only qual */
+	priv = fscan->fdw_private;
+	if (intVal(list_nth(priv, VapiPrivateMode)) != VAPI_MODE_LOOKUP)
+		return false;
+	quals = (List *) list_nth(priv, VapiPrivateQuals);
+	local_only = (List *) list_nth(priv, VapiPrivateLocalOnly);
+	if (list_length(quals) != 1 || list_length(fscan->scan.plan.qual) != 1 ||
+		list_length(local_only) != 1 || linitial_int(local_only) != 0)
+		return false;
+	q = (List *) linitial(quals);
+	if (intVal(linitial(q)) != VAPI_QUAL_ID_EQ)
+		return false;
+
+	if (plan->operation == CMD_UPDATE)
+	{
+		Relation	rel = table_open(rte->relid, NoLock);
+		TupleDesc	tupdesc = RelationGetDescr(rel);
+		List	   *processed_tlist = NIL;
+		List	   *attnos = NIL;
+		ListCell   *lc;
+		ListCell   *ac;
+		bool		ok = true;
+
+		get_translated_update_targetlist(root, resultRelation,
+										 &processed_tlist, &attnos);
+		forboth(lc, processed_tlist, ac, attnos)
+		{
+			TargetEntry *tle = lfirst_node(TargetEntry, lc);
+			AttrNumber	attno = lfirst_int(ac);
+			Form_pg_attribute att = TupleDescAttr(tupdesc, attno - 1);
+			bool		is_explicit;
+			char	   *key = vapi_column_key(rte->relid, attno,
+											  NameStr(att->attname),
+											  &is_explicit);
+
+			if (strchr(key, '.') != NULL || strcmp(key, "provider") == 0 ||
+				!vapi_in_list(vapi_common_fields, key) ||
+				(!is_explicit && strcmp(NameStr(att->attname), "attrs") == 0) ||
+				contain_var_clause((Node *) tle->expr) ||
+				contain_subplans((Node *) tle->expr))
+			{
+				ok = false;
+				break;
+			}
+			target_attrs = lappend_int(target_attrs, attno);
+			values = lappend(values, tle->expr);
+		}
+		table_close(rel, NoLock);
+		if (!ok)
+			return false;
+	}
+
+	fscan->operation = plan->operation;
+	fscan->resultRelation = resultRelation;
+	fscan->fdw_exprs = lcons(list_nth(fscan->fdw_exprs, intVal(lfourth(q))),
+							 values);
+	fscan->fdw_private = list_make1(target_attrs);
+	fscan->scan.plan.qual = NIL;	/* the id is the whole WHERE clause */
+	return true;
+}
+
+/*
+ * vapiBeginDirectModify
+ *		Set up a direct UPDATE or DELETE: the connection (a user mapping of
+ *		one's own, as for any write) and the expressions.
+ */
+void
+vapiBeginDirectModify(ForeignScanState *node, int eflags)
+{
+	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
+	EState	   *estate = node->ss.ps.state;
+	Relation	rel = node->ss.ss_currentRelation;
+	VapiDirectState *ds = palloc0(sizeof(VapiDirectState));
+	VapiModifyState *st = &ds->m;
+	ForeignTable *table = GetForeignTable(RelationGetRelid(rel));
+	ForeignServer *server = GetForeignServer(table->serverid);
+	Oid			userid;
+
+	node->fdw_state = ds;
+	st->rel = rel;
+	st->relname = pstrdup(RelationGetRelationName(rel));
+	st->operation = fsplan->operation;
+	st->target_attrs = (List *) list_nth(fsplan->fdw_private,
+										 VapiDirectTargetAttrs);
+	ds->exprs = ExecInitExprList(fsplan->fdw_exprs, (PlanState *) node);
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+
+#if PG_VERSION_NUM >= 160000
+	userid = OidIsValid(fsplan->checkAsUser) ? fsplan->checkAsUser : GetUserId();
+#else
+	{
+		RangeTblEntry *rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
+
+		userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	}
+#endif
+	if (!superuser_arg(userid) &&
+		!vapi_has_own_user_mapping(userid, server->serverid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("writing to foreign table \"%s\" needs a user mapping of your own",
+						st->relname),
+				 errdetail("Only a PUBLIC user mapping exists for role \"%s\" on server \"%s\".",
+						   GetUserNameFromId(userid, false), server->servername),
+				 errhint("Create one with: CREATE USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (api_key '...');",
+						 quote_identifier(server->servername))));
+	st->conn = vapi_get_connection(server, userid);
+	st->columns = vapi_build_columns(rel, st->target_attrs, &st->ncolumns);
+	st->temp_cxt = AllocSetContextCreate(estate->es_query_cxt,
+										 "vapi_fdw direct modify",
+										 ALLOCSET_DEFAULT_SIZES);
+}
+
+/*
+ * vapiIterateDirectModify
+ *		Send the one PATCH or DELETE.  An id that does not exist (or is not
+ *		a UUID, or NULL) changes nothing.  Returns no rows (there is no
+ *		RETURNING); the row count goes to es_processed.
+ */
+TupleTableSlot *
+vapiIterateDirectModify(ForeignScanState *node)
+{
+	VapiDirectState *ds = (VapiDirectState *) node->fdw_state;
+	VapiModifyState *st = &ds->m;
+	EState	   *estate = node->ss.ps.state;
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	ErrorContextCallback errcb;
+	VapiRowContext ctx;
+	MemoryContext oldcxt;
+	ExprState  *idstate;
+	Datum		value;
+	bool		isnull;
+	char	   *id;
+	char	   *body = NULL;
+	VapiHttpResponse resp;
+	Oid			typout;
+	bool		isvarlena;
+
+	if (ds->done)
+		return ExecClearTuple(slot);
+	ds->done = true;
+
+	oldcxt = vapi_row_begin(st, &errcb, &ctx);
+	idstate = linitial(ds->exprs);
+	value = ExecEvalExpr(idstate, econtext, &isnull);
+	if (isnull)
+		goto done;
+	getTypeOutputInfo(exprType((Node *) idstate->expr), &typout, &isvarlena);
+	id = OidOutputFunctionCall(typout, value);
+	if (!vapi_valid_id(id))
+		goto done;
+
+	if (st->operation == CMD_UPDATE)
+	{
+		List	   *fields = NIL;
+		ListCell   *lc;
+		int			i = 0;
+
+		for_each_from(lc, ds->exprs, 1)
+		{
+			VapiColumn *col = &st->columns[i++];
+			ExprState  *es = lfirst(lc);
+			VapiBodyField *f = palloc(sizeof(VapiBodyField));
+			Datum		v = ExecEvalExpr(es, econtext, &isnull);
+
+			if (strcmp(col->key, "name") == 0 && !isnull &&
+				pg_mbstrlen(TextDatumGetCString(v)) > VAPI_MAX_NAME_CHARS)
+				ereport(ERROR,
+						(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+						 errmsg("value of column \"%s\" is too long for Vapi",
+								col->attname),
+						 errdetail("A name has at most %d characters; this one has %d.",
+								   VAPI_MAX_NAME_CHARS,
+								   pg_mbstrlen(TextDatumGetCString(v)))));
+			f->path = col->path;
+			f->npath = col->npath;
+			f->json = isnull ? NULL :
+				vapi_json_value_text(v, col->typid, col->attname);
+			fields = lappend(fields, f);
+		}
+		body = vapi_json_build_body(NULL, NIL, fields);
+	}
+
+	vapi_request(st->conn, st->operation == CMD_UPDATE ? "PATCH" : "DELETE",
+				 vapi_deparse_item_path(id), body, body ? strlen(body) : 0,
+				 NIL, VAPI_REQ_ALLOW_404, &resp, st->temp_cxt, &st->stats);
+	if (resp.status != 404 || (st->operation == CMD_DELETE && resp.attempts > 1))
+	{
+		st->rows_applied++;
+		estate->es_processed++;
+	}
+
+done:
+	MemoryContextSwitchTo(oldcxt);
+	error_context_stack = errcb.previous;
+	return ExecClearTuple(slot);
+}
+
+/*
+ * vapiEndDirectModify
+ *		Nothing to release: the contexts go with the query.
+ */
+void
+vapiEndDirectModify(ForeignScanState *node)
+{
+}
+
+/*
+ * vapiExplainDirectModify
+ *		EXPLAIN VERBOSE shows the one request sent, and that the row is not
+ *		read first.
+ */
+void
+vapiExplainDirectModify(ForeignScanState *node, ExplainState *es)
+{
+	VapiDirectState *ds = (VapiDirectState *) node->fdw_state;
+
+	if (es->verbose)
+		ExplainPropertyText("Vapi Request",
+							ds->m.operation == CMD_UPDATE ?
+							"PATCH /phone-number/{id} (direct: the row is not read first)" :
+							"DELETE /phone-number/{id} (direct: the row is not read first)",
+							es);
+	if (es->analyze)
+		ExplainPropertyInteger("Vapi Write Requests", NULL,
+							   ds->m.stats.requests, es);
 }

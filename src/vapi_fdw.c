@@ -84,28 +84,6 @@ PG_MODULE_MAGIC;
 #define VAPI_REQUEST_COST		100.0
 #define VAPI_ROW_COST			0.2
 
-/* Scan kinds. */
-#define VAPI_MODE_LIST			0
-#define VAPI_MODE_LOOKUP		1
-
-/*
- * Indexes of the fdw_private list of a ForeignScan plan.
- */
-enum VapiScanPrivateIndex
-{
-	VapiPrivateRetrievedAttrs,	/* Integer list: attnums to convert */
-	VapiPrivatePageSize,		/* Integer */
-	VapiPrivateMode,			/* Integer: VAPI_MODE_* */
-	VapiPrivateAscending,		/* Integer: 1 = sortOrder ASC */
-	VapiPrivateSorted,			/* Integer: 1 = the plan relies on the order */
-	VapiPrivateLimit,			/* Integer: rows needed at most, -1 = all */
-	VapiPrivateSearch,			/* String: search fragment, "" = none */
-	VapiPrivateQuals,			/* List of (kind, field, strategy, expr#) */
-	VapiPrivateLocalOnly,		/* Integer list, per plan qual: 1 = not sent */
-	VapiPrivateOperandNames,	/* String per fdw_exprs: outer column or "" */
-	VapiPrivatePrefetch			/* Integer: 1 = request pages in advance */
-};
-
 /*
  * Indexes of the fdw_private list of a ForeignPath.
  */
@@ -307,6 +285,11 @@ vapi_fdw_handler(PG_FUNCTION_ARGS)
 	routine->EndForeignModify = vapiEndForeignModify;
 	routine->IsForeignRelUpdatable = vapiIsForeignRelUpdatable;
 	routine->ExplainForeignModify = vapiExplainForeignModify;
+	routine->PlanDirectModify = vapiPlanDirectModify;
+	routine->BeginDirectModify = vapiBeginDirectModify;
+	routine->IterateDirectModify = vapiIterateDirectModify;
+	routine->EndDirectModify = vapiEndDirectModify;
+	routine->ExplainDirectModify = vapiExplainDirectModify;
 	routine->AnalyzeForeignTable = vapiAnalyzeForeignTable;
 	routine->ImportForeignSchema = vapiImportForeignSchema;
 

@@ -93,6 +93,28 @@ typedef struct VapiStats
 	int64		bytes;			/* response body bytes received */
 } VapiStats;
 
+/* Scan kinds. */
+#define VAPI_MODE_LIST			0
+#define VAPI_MODE_LOOKUP		1
+
+/*
+ * Indexes of the fdw_private list of a ForeignScan plan.
+ */
+enum VapiScanPrivateIndex
+{
+	VapiPrivateRetrievedAttrs,	/* Integer list: attnums to convert */
+	VapiPrivatePageSize,		/* Integer */
+	VapiPrivateMode,			/* Integer: VAPI_MODE_* */
+	VapiPrivateAscending,		/* Integer: 1 = sortOrder ASC */
+	VapiPrivateSorted,			/* Integer: 1 = the plan relies on the order */
+	VapiPrivateLimit,			/* Integer: rows needed at most, -1 = all */
+	VapiPrivateSearch,			/* String: search fragment, "" = none */
+	VapiPrivateQuals,			/* List of (kind, field, strategy, expr#) */
+	VapiPrivateLocalOnly,		/* Integer list, per plan qual: 1 = not sent */
+	VapiPrivateOperandNames,	/* String per fdw_exprs: outer column or "" */
+	VapiPrivatePrefetch			/* Integer: 1 = request pages in advance */
+};
+
 /* ----------------------------------------------------------------
  * http.c: the transport.  Only this file includes curl.
  * ----------------------------------------------------------------
@@ -339,6 +361,14 @@ extern struct TupleTableSlot *vapiExecForeignDelete(struct EState *estate,
 extern void vapiEndForeignModify(struct EState *estate,
 								 struct ResultRelInfo *rinfo);
 extern int	vapiIsForeignRelUpdatable(Relation rel);
+struct ForeignScanState;
+extern bool vapiPlanDirectModify(PlannerInfo *root, struct ModifyTable *plan,
+								 Index resultRelation, int subplan_index);
+extern void vapiBeginDirectModify(struct ForeignScanState *node, int eflags);
+extern struct TupleTableSlot *vapiIterateDirectModify(struct ForeignScanState *node);
+extern void vapiEndDirectModify(struct ForeignScanState *node);
+extern void vapiExplainDirectModify(struct ForeignScanState *node,
+									struct ExplainState *es);
 extern void vapiExplainForeignModify(struct ModifyTableState *mtstate,
 									 struct ResultRelInfo *rinfo,
 									 List *fdw_private, int subplan_index,
