@@ -129,6 +129,8 @@ static VapiColumn *vapi_column_for_key(VapiModifyState *st, const char *key);
 static const char *vapi_column_label(VapiModifyState *st, const char *key);
 static AttrNumber vapi_find_key_attno(Relation rel, const char *key);
 static void vapi_row_error_callback(void *arg);
+static VapiConn *vapi_write_connection(ForeignServer *server, Oid userid,
+									   const char *relname);
 static MemoryContext vapi_row_begin(VapiModifyState *st,
 									ErrorContextCallback *errcb,
 									VapiRowContext *ctx);
@@ -325,6 +327,27 @@ vapiPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 }
 
 /*
+ * vapi_write_connection
+ *		The connection a write uses.  Writing needs a user mapping of one's
+ *		own (a superuser excepted): a PUBLIC mapping only reads.
+ */
+static VapiConn *
+vapi_write_connection(ForeignServer *server, Oid userid, const char *relname)
+{
+	if (!superuser_arg(userid) &&
+		!vapi_has_own_user_mapping(userid, server->serverid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("writing to foreign table \"%s\" needs a user mapping of your own",
+						relname),
+				 errdetail("Only a PUBLIC user mapping exists for role \"%s\" on server \"%s\".",
+						   GetUserNameFromId(userid, false), server->servername),
+				 errhint("Create one with: CREATE USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (api_key '...');",
+						 quote_identifier(server->servername))));
+	return vapi_get_connection(server, userid);
+}
+
+/*
  * vapiBeginForeignModify
  *		Set up an INSERT, UPDATE or DELETE: the connection (writes need a
  *		user mapping of one's own, not a PUBLIC one, unless superuser), the
@@ -364,19 +387,7 @@ vapiBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 		userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
 	}
 #endif
-	if (!superuser_arg(userid))
-	{
-		if (!vapi_has_own_user_mapping(userid, server->serverid))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("writing to foreign table \"%s\" needs a user mapping of your own",
-							st->relname),
-					 errdetail("Only a PUBLIC user mapping exists for role \"%s\" on server \"%s\".",
-							   GetUserNameFromId(userid, false), server->servername),
-					 errhint("Create one with: CREATE USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (api_key '...');",
-							 quote_identifier(server->servername))));
-	}
-	st->conn = vapi_get_connection(server, userid);
+	st->conn = vapi_write_connection(server, userid, st->relname);
 
 	for (i = 1; i <= tupdesc->natts; i++)
 		if (!TupleDescAttr(tupdesc, i - 1)->attisdropped)
@@ -1163,26 +1174,8 @@ vapiBeginDirectModify(ForeignScanState *node, int eflags)
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 
-#if PG_VERSION_NUM >= 160000
-	userid = OidIsValid(fsplan->checkAsUser) ? fsplan->checkAsUser : GetUserId();
-#else
-	{
-		RangeTblEntry *rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
-
-		userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
-	}
-#endif
-	if (!superuser_arg(userid) &&
-		!vapi_has_own_user_mapping(userid, server->serverid))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("writing to foreign table \"%s\" needs a user mapping of your own",
-						st->relname),
-				 errdetail("Only a PUBLIC user mapping exists for role \"%s\" on server \"%s\".",
-						   GetUserNameFromId(userid, false), server->servername),
-				 errhint("Create one with: CREATE USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (api_key '...');",
-						 quote_identifier(server->servername))));
-	st->conn = vapi_get_connection(server, userid);
+	userid = vapi_scan_userid(fsplan, estate);
+	st->conn = vapi_write_connection(server, userid, st->relname);
 	st->columns = vapi_build_columns(rel, st->target_attrs, &st->ncolumns);
 	st->temp_cxt = AllocSetContextCreate(estate->es_query_cxt,
 										 "vapi_fdw direct modify",

@@ -915,6 +915,23 @@ vapi_scan_init(VapiScanState *st, Relation rel, Oid userid,
 }
 
 /*
+ * vapi_scan_userid
+ *		The role whose user mapping a ForeignScan uses: the view owner's
+ *		for a scan through a view, else the current user's.
+ */
+Oid
+vapi_scan_userid(ForeignScan *fsplan, EState *estate)
+{
+#if PG_VERSION_NUM >= 160000
+	return OidIsValid(fsplan->checkAsUser) ? fsplan->checkAsUser : GetUserId();
+#else
+	RangeTblEntry *rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
+
+	return OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+#endif
+}
+
+/*
  * vapiBeginForeignScan
  *		Set up a scan from its plan.  Nothing is sent until the first row
  *		is asked for.
@@ -955,15 +972,7 @@ vapiBeginForeignScan(ForeignScanState *node, int eflags)
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 
-#if PG_VERSION_NUM >= 160000
-	userid = OidIsValid(fsplan->checkAsUser) ? fsplan->checkAsUser : GetUserId();
-#else
-	{
-		RangeTblEntry *rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
-
-		userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
-	}
-#endif
+	userid = vapi_scan_userid(fsplan, estate);
 	vapi_scan_init(st, st->rel, userid,
 				   (List *) list_nth(priv, VapiPrivateRetrievedAttrs),
 				   estate->es_query_cxt);

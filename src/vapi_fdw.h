@@ -381,5 +381,7 @@ extern void vapiExplainForeignModify(struct ModifyTableState *mtstate,
 extern bool vapi_parse_timestamp(const char *s, int64 *usecs);
 extern VapiColumn *vapi_build_columns(Relation rel, List *retrieved_attrs,
 									  int *ncolumns);
+struct ForeignScan;
+extern Oid	vapi_scan_userid(struct ForeignScan *fsplan, struct EState *estate);
 
 #endif							/* VAPI_FDW_H */
