@@ -30,6 +30,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "utils/typcache.h"
 
 #include "vapi_fdw.h"
 #undef json_object
@@ -62,16 +63,30 @@ typedef struct VapiConvContext
 	VapiColumn *column;
 } VapiConvContext;
 
+/*
+ * Deepest nesting of arrays and objects accepted in an answer.  PostgreSQL's
+ * own jsonb input takes about as much with the default max_stack_depth.
+ */
+#define VAPI_JSON_MAX_DEPTH		10000
+
+/* An integer with this many digits may not fit json-c's 64-bit integers. */
+#define VAPI_JSON_BIG_DIGITS	19
+
+static char *vapi_json_prescan(const char *buf, size_t len, int *depth,
+							   List **bignums);
 static json_object *vapi_json_parse_owned(const char *buf, size_t len,
 										  MemoryContext cxt,
 										  char **errdesc);
 static void vapi_json_free_cb(void *arg);
 static const char *vapi_json_type_name(json_type t);
+static void vapi_json_check_no_nul(const char *s, size_t len);
 static char *vapi_json_server_string(json_object *v, int *lenp);
+static char *vapi_json_number_text(json_object *v);
 static JsonbValue *vapi_push_jsonb(JsonbParseState **state, json_object *v,
 								   JsonbIteratorToken token, int depth,
 								   const char *parent_key);
 static Datum vapi_json_to_jsonb(json_object *v, bool filter_secrets);
+static Datum vapi_json_domain_check(VapiColumn *col, Datum value);
 static Datum vapi_json_to_datum(json_object *v, VapiColumn *col);
 static void vapi_conv_error_callback(void *arg);
 
@@ -86,10 +101,158 @@ vapi_json_free_cb(void *arg)
 }
 
 /*
+ * vapi_json_prescan
+ *		Check what json-c would silently get wrong, in one pass over the
+ *		text: a lone UTF-16 surrogate escape (json-c makes it U+FFFD,
+ *		PostgreSQL rejects it), nesting deeper than VAPI_JSON_MAX_DEPTH, and
+ *		integers too long for json-c's 64-bit integers (which it clamps):
+ *		their end offsets are appended to "bignums".  Sets "depth" to the
+ *		deepest nesting.  Returns NULL, or what is wrong (palloc'd).  Syntax
+ *		errors are left to the parser.
+ */
+static char *
+vapi_json_prescan(const char *buf, size_t len, int *depth, List **bignums)
+{
+	const char *p = buf;
+	const char *end = buf + len;
+	int			level = 0;
+	int			maxlevel = 0;
+
+	while (p < end)
+	{
+		char		c = *p;
+
+		if (c == '"')
+		{
+			/* a string: only its escapes matter here */
+			bool		want_low = false;
+			bool		saw_nul = false;
+
+			for (p++; p < end && *p != '"'; p++)
+			{
+				unsigned int cp = 0;
+				int			i;
+
+				if (*p != '\\')
+				{
+					if (want_low)
+						return psprintf("Unicode low surrogate must follow a high surrogate, at byte %zu.",
+										(size_t) (p - buf));
+					continue;
+				}
+				p++;
+				if (p >= end)
+					break;
+				if (*p != 'u')
+				{
+					if (want_low)
+						return psprintf("Unicode low surrogate must follow a high surrogate, at byte %zu.",
+										(size_t) (p - buf));
+					continue;
+				}
+				for (i = 1; i <= 4 && p + i < end; i++)
+				{
+					char		h = p[i];
+
+					cp <<= 4;
+					if (h >= '0' && h <= '9')
+						cp |= h - '0';
+					else if (h >= 'a' && h <= 'f')
+						cp |= h - 'a' + 10;
+					else if (h >= 'A' && h <= 'F')
+						cp |= h - 'A' + 10;
+					else
+						break;
+				}
+				if (i <= 4)
+					break;		/* malformed: the parser reports it */
+				p += 4;
+				if (cp == 0)
+					saw_nul = true;
+				if (cp >= 0xD800 && cp <= 0xDBFF)
+				{
+					if (want_low)
+						return psprintf("Unicode high surrogate must not follow a high surrogate, at byte %zu.",
+										(size_t) (p - buf));
+					want_low = true;
+				}
+				else if (cp >= 0xDC00 && cp <= 0xDFFF)
+				{
+					if (!want_low)
+						return psprintf("Unicode low surrogate must follow a high surrogate, at byte %zu.",
+										(size_t) (p - buf));
+					want_low = false;
+				}
+				else if (want_low)
+					return psprintf("Unicode low surrogate must follow a high surrogate, at byte %zu.",
+									(size_t) (p - buf));
+			}
+			if (want_low)
+				return psprintf("Unicode low surrogate must follow a high surrogate, at byte %zu.",
+								(size_t) (p - buf));
+			p++;
+			if (saw_nul)
+			{
+				/* json-c would cut an object key at it */
+				const char *q = p;
+
+				while (q < end && (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r'))
+					q++;
+				if (q < end && *q == ':')
+					return psprintf("An object key holds \\u0000, at byte %zu.",
+									(size_t) (p - buf));
+			}
+		}
+		else if (c == '[' || c == '{')
+		{
+			if (++level > maxlevel)
+			{
+				maxlevel = level;
+				if (level > VAPI_JSON_MAX_DEPTH)
+					return psprintf("The JSON text is nested more than %d levels deep.",
+									VAPI_JSON_MAX_DEPTH);
+			}
+			p++;
+		}
+		else if (c == ']' || c == '}')
+		{
+			level--;
+			p++;
+		}
+		else if (c == '-' || (c >= '0' && c <= '9'))
+		{
+			int			digits = 0;
+			bool		integral = true;
+
+			for (; p < end; p++)
+			{
+				if (*p >= '0' && *p <= '9')
+					digits++;
+				else if (*p == '.' || *p == 'e' || *p == 'E')
+					integral = false;
+				else if (*p != '-' && *p != '+')
+					break;
+			}
+			if (integral && digits >= VAPI_JSON_BIG_DIGITS)
+				*bignums = lappend_int(*bignums, (int) (p - buf));
+		}
+		else
+			p++;
+	}
+	*depth = maxlevel;
+	return NULL;
+}
+
+/*
  * vapi_json_parse_owned
  *		Parse a complete JSON text strictly (RFC 8259, valid UTF-8, nothing
  *		after the value) into a tree owned by "cxt".  Returns NULL and sets
  *		"errdesc" (palloc'd) if the text is not valid JSON.
+ *
+ * json-c clamps integers beyond 64 bits; to keep them exact, such an
+ * integer is handed to json-c with an exponent of zero appended, which
+ * makes it a json-c double that keeps its text (numbers are converted from
+ * their text, so the value is the same).
  */
 static json_object *
 vapi_json_parse_owned(const char *buf, size_t len, MemoryContext cxt,
@@ -100,17 +263,47 @@ vapi_json_parse_owned(const char *buf, size_t len, MemoryContext cxt,
 	enum json_tokener_error jerr;
 	size_t		offset;
 	MemoryContextCallback *cb;
+	int			depth = 0;
+	List	   *bignums = NIL;
+	char	   *problem;
 
 	/* Allocate the callback first: no palloc while a tree is unowned. */
 	cb = MemoryContextAlloc(cxt, sizeof(MemoryContextCallback));
 
-	if (len > (size_t) PG_INT32_MAX)
+	if (len > (size_t) PG_INT32_MAX / 2)
 	{
 		*errdesc = pstrdup("The response is too large to parse.");
 		return NULL;
 	}
 
-	tok = json_tokener_new();
+	problem = vapi_json_prescan(buf, len, &depth, &bignums);
+	if (problem != NULL)
+	{
+		*errdesc = problem;
+		pfree(cb);
+		return NULL;
+	}
+	if (bignums != NIL)
+	{
+		StringInfoData copy;
+		size_t		from = 0;
+		ListCell   *lc;
+
+		initStringInfo(&copy);
+		foreach(lc, bignums)
+		{
+			size_t		at = (size_t) lfirst_int(lc);
+
+			appendBinaryStringInfo(&copy, buf + from, at - from);
+			appendStringInfoString(&copy, "e0");
+			from = at;
+		}
+		appendBinaryStringInfo(&copy, buf + from, len - from);
+		buf = copy.data;
+		len = copy.len;
+	}
+
+	tok = json_tokener_new_ex(Max(depth + 1, JSON_TOKENER_DEFAULT_DEPTH));
 	if (tok == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
@@ -357,6 +550,66 @@ vapi_json_item_id(VapiItem *item)
 }
 
 /*
+ * vapi_json_check_no_nul
+ *		Refuse a string holding U+0000 (written \u0000 in JSON), as
+ *		PostgreSQL's own json and jsonb functions do: no text type can hold
+ *		it.
+ */
+static void
+vapi_json_check_no_nul(const char *s, size_t len)
+{
+	if (memchr(s, '\0', len) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
+				 errmsg("unsupported Unicode escape sequence"),
+				 errdetail("\\u0000 cannot be converted to text.")));
+}
+
+/*
+ * vapi_json_item_subset
+ *		The top-level fields "keys" (strings) of a phone number, those it
+ *		has, as a jsonb object (secrets included: it is not shown to
+ *		anyone, an UPDATE sends it back).
+ */
+Jsonb *
+vapi_json_item_subset(VapiItem *item, List *keys)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *res;
+	ListCell   *lc;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	foreach(lc, keys)
+	{
+		const char *key = strVal(lfirst(lc));
+		json_object *v;
+		JsonbValue	k;
+
+		if (!json_object_object_get_ex((json_object *) item, key, &v))
+			continue;
+		k.type = jbvString;
+		k.val.string.val = pstrdup(key);
+		k.val.string.len = strlen(key);
+		pushJsonbValue(&state, WJB_KEY, &k);
+		if (json_object_is_type(v, json_type_object) ||
+			json_object_is_type(v, json_type_array))
+			vapi_push_jsonb(&state, v, WJB_VALUE, -1, NULL);
+		else
+		{
+			/* a scalar: push it as the value of the key */
+			Jsonb	   *scalar = DatumGetJsonbP(vapi_json_to_jsonb(v, false));
+			JsonbValue	sv;
+
+			if (!JsonbExtractScalar(&scalar->root, &sv))
+				elog(ERROR, "vapi_fdw: expected a JSON scalar");
+			pushJsonbValue(&state, WJB_VALUE, &sv);
+		}
+	}
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(res);
+}
+
+/*
  * vapi_json_server_string
  *		A JSON string value converted to the database encoding (and checked
  *		to be valid in it).  The result may point into the tree.
@@ -368,11 +621,31 @@ vapi_json_server_string(json_object *v, int *lenp)
 	int			len = json_object_get_string_len(v);
 	char	   *conv;
 
+	vapi_json_check_no_nul(s, len);
 	conv = pg_any_to_server(s, len, PG_UTF8);
 	if (conv != s)
 		len = strlen(conv);
 	*lenp = len;
 	return conv;
+}
+
+/*
+ * vapi_json_number_text
+ *		A JSON number as text, as PostgreSQL's jsonb shows it: integers as
+ *		themselves, other numbers through numeric, exactly (json-c keeps
+ *		the text of a non-integer, and of an integer beyond 64 bits, see
+ *		vapi_json_parse_owned).
+ */
+static char *
+vapi_json_number_text(json_object *v)
+{
+	if (json_object_is_type(v, json_type_int))
+		return (char *) json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+	return DatumGetCString(DirectFunctionCall1(numeric_out,
+											   DirectFunctionCall3(numeric_in,
+																   CStringGetDatum(json_object_get_string(v)),
+																   ObjectIdGetDatum(InvalidOid),
+																   Int32GetDatum(-1))));
 }
 
 /*
@@ -456,7 +729,7 @@ vapi_push_jsonb(JsonbParseState **state, json_object *v,
 			break;
 		case json_type_double:
 			{
-				const char *text = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+				const char *text = json_object_get_string(v);
 
 				jv.type = jbvNumeric;
 				jv.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
@@ -513,6 +786,19 @@ vapi_json_to_jsonb(json_object *v, bool filter_secrets)
 }
 
 /*
+ * vapi_json_domain_check
+ *		A jsonb value built directly for a column whose type is a domain
+ *		over jsonb must still satisfy the domain's constraints.
+ */
+static Datum
+vapi_json_domain_check(VapiColumn *col, Datum value)
+{
+	if (col->typid != col->basetypid)
+		domain_check(value, false, col->typid, &col->domain_extra, col->cxt);
+	return value;
+}
+
+/*
  * vapi_json_to_datum
  *		Convert one JSON value (not null) to the type of a column.
  */
@@ -523,8 +809,8 @@ vapi_json_to_datum(json_object *v, VapiColumn *col)
 	char	   *str;
 	int			len;
 
-	if (col->typid == JSONBOID)
-		return vapi_json_to_jsonb(v, false);
+	if (col->basetypid == JSONBOID)
+		return vapi_json_domain_check(col, vapi_json_to_jsonb(v, false));
 
 	if (col->typid == BOOLOID && t == json_type_boolean)
 		return BoolGetDatum(json_object_get_boolean(v));
@@ -535,8 +821,8 @@ vapi_json_to_datum(json_object *v, VapiColumn *col)
 	{
 		const char *text;
 
-		if (col->typid != TEXTOID && col->typid != JSONOID &&
-			col->typid != VARCHAROID)
+		if (col->basetypid != TEXTOID && col->basetypid != JSONOID &&
+			col->basetypid != VARCHAROID)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 					 errmsg("cannot convert a JSON %s to type %s",
@@ -549,9 +835,14 @@ vapi_json_to_datum(json_object *v, VapiColumn *col)
 		str = pg_any_to_server(text, strlen(text), PG_UTF8);
 		len = strlen(str);
 	}
+	else if (t == json_type_int || t == json_type_double)
+	{
+		str = vapi_json_number_text(v);
+		len = strlen(str);
+	}
 	else
 	{
-		/* number or boolean: its JSON text */
+		/* a boolean: its JSON text */
 		str = (char *) json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
 		len = strlen(str);
 	}
@@ -618,10 +909,12 @@ vapi_json_item_to_datums(VapiItem *item, VapiColumn *columns, int ncolumns,
 			Datum		jb = vapi_json_to_jsonb(obj, true);
 
 			/* a json-typed attrs column gets the text of the same value */
-			if (col->typid != JSONBOID)
+			if (col->basetypid != JSONBOID)
 				jb = InputFunctionCall(&col->typinput,
 									   DatumGetCString(DirectFunctionCall1(jsonb_out, jb)),
 									   col->typioparam, col->typmod);
+			else
+				jb = vapi_json_domain_check(col, jb);
 			values[att] = jb;
 			nulls[att] = false;
 			continue;
@@ -721,6 +1014,8 @@ vapi_json_value_text(Datum value, Oid typid, const char *colname)
 	char	   *out;
 	StringInfoData buf;
 
+	/* a domain is sent as its base type */
+	typid = getBaseType(typid);
 	switch (typid)
 	{
 		case BOOLOID:
