@@ -13,7 +13,8 @@ OBJS = \
 	src/connection.o \
 	src/json.o \
 	src/import.o \
-	src/modify.o
+	src/modify.o \
+	src/xact.o
 
 EXTENSION = vapi_fdw
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" vapi_fdw.control)

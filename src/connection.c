@@ -26,6 +26,7 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
@@ -49,6 +50,9 @@ struct VapiConn
 };
 
 static HTAB *ConnectionHash = NULL;
+
+/* What is known of the outcome of the last request sent. */
+static VapiRequestOutcome last_outcome = VAPI_OUTCOME_NONE;
 
 static void vapi_inval_callback(Datum arg, int cacheid, uint32 hashvalue);
 static void vapi_check_user_mapping(ForeignServer *server, Oid userid);
@@ -257,6 +261,60 @@ vapi_connection_options(VapiConn *conn)
 }
 
 /*
+ * vapi_last_request_outcome
+ *		What is known of the outcome of the last request sent by this
+ *		backend (a write's error context and the transaction ledger ask).
+ */
+VapiRequestOutcome
+vapi_last_request_outcome(void)
+{
+	return last_outcome;
+}
+
+/*
+ * vapi_redact_one
+ *		A copy of "text" with every occurrence of "secret" replaced, both
+ *		as itself and as it reads inside a JSON string (where a quote or a
+ *		backslash is escaped), since the API echoes request bodies as JSON.
+ */
+static char *
+vapi_redact_one(const char *text, const char *secret)
+{
+	StringInfoData escaped;
+	const char *forms[2];
+	char	   *result = pstrdup(text);
+	int			i;
+
+	initStringInfo(&escaped);
+	escape_json(&escaped, secret);
+	/* without the surrounding quotes */
+	escaped.data[escaped.len - 1] = '\0';
+	forms[0] = secret;
+	forms[1] = escaped.data + 1;
+
+	for (i = 0; i < 2; i++)
+	{
+		size_t		len = strlen(forms[i]);
+		StringInfoData buf;
+		const char *p = result;
+		const char *hit;
+
+		if (len == 0 || (i == 1 && strcmp(forms[1], forms[0]) == 0))
+			continue;
+		initStringInfo(&buf);
+		while ((hit = strstr(p, forms[i])) != NULL)
+		{
+			appendBinaryStringInfo(&buf, p, hit - p);
+			appendStringInfoString(&buf, "[redacted]");
+			p = hit + len;
+		}
+		appendStringInfoString(&buf, p);
+		result = buf.data;
+	}
+	return result;
+}
+
+/*
  * vapi_redact
  *		A copy of "text" with every occurrence of the API key replaced, so
  *		that remote text echoing the key never reaches a message.
@@ -264,22 +322,9 @@ vapi_connection_options(VapiConn *conn)
 char *
 vapi_redact(VapiConn *conn, const char *text)
 {
-	StringInfoData buf;
-	const char *p = text;
-	const char *hit;
-	size_t		keylen = strlen(conn->api_key);
-
 	if (text == NULL)
 		return NULL;
-	initStringInfo(&buf);
-	while (keylen > 0 && (hit = strstr(p, conn->api_key)) != NULL)
-	{
-		appendBinaryStringInfo(&buf, p, hit - p);
-		appendStringInfoString(&buf, "[redacted]");
-		p = hit + keylen;
-	}
-	appendStringInfoString(&buf, p);
-	return buf.data;
+	return vapi_redact_one(text, conn->api_key);
 }
 
 /*
@@ -296,22 +341,9 @@ vapi_redact_values(const char *text, List *values)
 	foreach(lc, values)
 	{
 		const char *v = (const char *) lfirst(lc);
-		size_t		vlen = strlen(v);
-		StringInfoData buf;
-		const char *p = result;
-		const char *hit;
 
-		if (vlen < 4)
-			continue;
-		initStringInfo(&buf);
-		while ((hit = strstr(p, v)) != NULL)
-		{
-			appendBinaryStringInfo(&buf, p, hit - p);
-			appendStringInfoString(&buf, "[redacted]");
-			p = hit + vlen;
-		}
-		appendStringInfoString(&buf, p);
-		result = buf.data;
+		if (strlen(v) >= 4)
+			result = vapi_redact_one(result, v);
 	}
 	return result;
 }
@@ -496,15 +528,21 @@ vapi_connection_acquire(VapiConn *conn, MemoryContext owner)
  * vapi_request_start
  *		Start a request on "http" without waiting for it; the answer will be
  *		allocated in "resp_cxt".  vapi_request_finish completes it.  A POST
- *		is never retried once it may have reached the server.
+ *		is never retried once it may have reached the server.  "stats", if
+ *		given, counts the request.
  */
 void
 vapi_request_start(VapiConn *conn, VapiHttp *http, const char *method,
 				   const char *path_and_query, const char *body,
-				   size_t body_len, MemoryContext resp_cxt)
+				   size_t body_len, MemoryContext resp_cxt, VapiStats *stats)
 {
 	VapiHttpRequest req;
 	char	   *url = psprintf("%s%s", conn->opts.url, path_and_query);
+
+	/* counted when sent, so that an abandoned request counts too */
+	if (stats != NULL)
+		stats->requests++;
+	last_outcome = VAPI_OUTCOME_SENDING;
 
 	memset(&req, 0, sizeof(req));
 	req.method = method;
@@ -550,7 +588,7 @@ vapi_request(VapiConn *conn, const char *method, const char *path_and_query,
 			 VapiHttpResponse *resp, MemoryContext resp_cxt, VapiStats *stats)
 {
 	vapi_request_start(conn, conn->http, method, path_and_query, body,
-					   body_len, resp_cxt);
+					   body_len, resp_cxt, stats);
 	vapi_request_finish(conn, conn->http, method, path_and_query, redact,
 						flags, resp, stats);
 }
@@ -569,10 +607,22 @@ vapi_translate_outcome(VapiConn *conn, const char *method,
 
 	if (stats != NULL)
 	{
-		stats->requests += resp->attempts;
+		/* the first attempt was counted when the request was started */
+		stats->requests += resp->attempts - 1;
 		stats->retries += resp->attempts - 1;
 		stats->bytes += resp->body_len;
 	}
+
+	/* What the outcome tells of whether the request was carried out. */
+	if (resp->result == VAPI_HTTP_CONNECT_FAILED)
+		last_outcome = VAPI_OUTCOME_NOT_SENT;
+	else if (resp->result != VAPI_HTTP_OK || resp->status >= 500)
+		last_outcome = VAPI_OUTCOME_UNKNOWN;
+	else if ((resp->status >= 200 && resp->status < 300) ||
+			 (resp->status == 404 && (flags & VAPI_REQ_ALLOW_404)))
+		last_outcome = VAPI_OUTCOME_DONE;
+	else
+		last_outcome = VAPI_OUTCOME_REFUSED;
 
 	attempts = resp->attempts > 1 ?
 		psprintf(" (after %d attempts)", resp->attempts) : "";
@@ -628,7 +678,9 @@ vapi_translate_outcome(VapiConn *conn, const char *method,
 				 errmsg("Vapi API rate limit exceeded%s", attempts),
 				 errdetail_internal("%s", vapi_remote_message(conn, resp, redact)),
 				 resp->gave_up_early ?
-				 errhint("The wait the API asked for would pass statement_timeout or timeout_ms.") :
+				 errhint("The request was not retried: the wait before a retry (%ld ms%s) would pass statement_timeout or timeout_ms.",
+						 resp->gave_up_ms,
+						 resp->retry_after_ms >= 0 ? ", as Retry-After asked" : "") :
 				 errhint("Retry later, or raise max_retries on server \"%s\".",
 						 conn->server_name),
 				 errcontext("Vapi request: %s %s", method, path_and_query)));
@@ -656,5 +708,9 @@ vapi_translate_outcome(VapiConn *conn, const char *method,
 						resp->status, vapi_reason_phrase(resp->status),
 						attempts),
 				 errdetail_internal("%s", vapi_remote_message(conn, resp, redact)),
+				 resp->gave_up_early ?
+				 errhint("The request was not retried: the wait before a retry (%ld ms%s) would pass statement_timeout or timeout_ms.",
+						 resp->gave_up_ms,
+						 resp->retry_after_ms >= 0 ? ", as Retry-After asked" : "") : 0,
 				 errcontext("Vapi request: %s %s", method, path_and_query)));
 }

@@ -28,6 +28,7 @@
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
+#include "common/string.h"
 #include "mb/pg_wchar.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/clauses.h"
@@ -52,6 +53,7 @@ static Expr *vapi_strip_relabel(Expr *e);
 static bool vapi_is_column(Expr *e, RelOptInfo *baserel, AttrNumber attno);
 static bool vapi_is_btree_op(Oid opno, Oid type, int *strategy);
 static char *vapi_like_fragment(const char *pattern);
+static bool vapi_exact_time_typmod(int32 typmod);
 
 /*
  * vapi_time_param_name
@@ -61,6 +63,16 @@ const char *
 vapi_time_param_name(int field, int op)
 {
 	return vapi_time_params[field][op];
+}
+
+/*
+ * vapi_exact_time_typmod
+ *		Does a timestamptz column of this typmod keep every microsecond?
+ */
+static bool
+vapi_exact_time_typmod(int32 typmod)
+{
+	return typmod < 0 || typmod >= MAX_TIMESTAMP_PRECISION;
 }
 
 /*
@@ -90,10 +102,17 @@ vapi_rel_columns(Relation rel, VapiRelColumns *cols)
 		key = vapi_column_key(RelationGetRelid(rel), i,
 							  NameStr(att->attname), &is_explicit);
 
+		/*
+		 * A time column is pushed only if it holds the API's value exactly:
+		 * a timestamptz(p) column rounds it, and a bound sent for the
+		 * rounded value would select other rows than the local filter.
+		 */
 		if (strcmp(key, "createdAt") == 0 && type == TIMESTAMPTZOID &&
+			vapi_exact_time_typmod(att->atttypmod) &&
 			cols->time_attno[VAPI_FIELD_CREATED] == InvalidAttrNumber)
 			cols->time_attno[VAPI_FIELD_CREATED] = i;
 		else if (strcmp(key, "updatedAt") == 0 && type == TIMESTAMPTZOID &&
+				 vapi_exact_time_typmod(att->atttypmod) &&
 				 cols->time_attno[VAPI_FIELD_UPDATED] == InvalidAttrNumber)
 			cols->time_attno[VAPI_FIELD_UPDATED] = i;
 		else if (strcmp(key, "id") == 0 && (type == UUIDOID || is_text) &&
@@ -333,6 +352,15 @@ vapi_classify_qual(PlannerInfo *root, RelOptInfo *baserel,
 			if (fragment == NULL || fragment[0] == '\0')
 				return false;
 
+			/*
+			 * The API matches case-insensitively, folding case its own way;
+			 * only for ASCII is that sure to find every value that contains
+			 * the fragment (Unicode folding depends on context, as for the
+			 * Greek final sigma, and on the implementation).
+			 */
+			if (!pg_is_ascii(fragment))
+				return false;
+
 			/* The API takes 100 characters; a part of a match still matches. */
 			if (pg_mbstrlen(fragment) > VAPI_MAX_SEARCH_CHARS)
 				fragment[pg_mbcharcliplen(fragment, strlen(fragment),
@@ -461,6 +489,22 @@ vapi_valid_id(const char *id)
 			return false;
 	}
 	return true;
+}
+
+/*
+ * vapi_id_lower
+ *		A phone-number id in lower case, as the API writes ids (it finds
+ *		one in either case).
+ */
+char *
+vapi_id_lower(const char *id)
+{
+	char	   *out = pstrdup(id);
+	char	   *p;
+
+	for (p = out; *p; p++)
+		*p = pg_ascii_tolower((unsigned char) *p);
+	return out;
 }
 
 /*

@@ -386,6 +386,7 @@ vapi_http_finish(VapiHttp *http, VapiHttpResponse *resp)
 		if (delay > req->timeout_ms)
 		{
 			resp->gave_up_early = true;
+			resp->gave_up_ms = delay;
 			break;
 		}
 
@@ -398,6 +399,7 @@ vapi_http_finish(VapiHttp *http, VapiHttpResponse *resp)
 											(int) delay))
 			{
 				resp->gave_up_early = true;
+				resp->gave_up_ms = delay;
 				break;
 			}
 		}

@@ -38,6 +38,7 @@
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -98,6 +99,14 @@ enum VapiModifyPrivateIndex
 	VapiModifyHasReturning		/* Integer: 1 with RETURNING */
 };
 
+/* How far the row being written has got. */
+typedef enum VapiRowPhase
+{
+	VAPI_ROW_PREPARING,			/* checked and built, nothing sent */
+	VAPI_ROW_SENDING,			/* its request was started */
+	VAPI_ROW_APPLIED			/* the API has done it */
+} VapiRowPhase;
+
 /* Executor state of an INSERT, UPDATE or DELETE. */
 typedef struct VapiModifyState
 {
@@ -105,39 +114,57 @@ typedef struct VapiModifyState
 	char	   *relname;
 	VapiConn   *conn;
 	CmdType		operation;
-	VapiColumn *columns;		/* every column */
+	VapiColumn *columns;		/* every column but generated ones */
 	int			ncolumns;
+	List	   *generated;		/* attnums of stored generated columns */
 	List	   *target_attrs;
 	bool		has_returning;
+	bool		fill_slot;		/* return the API's row (RETURNING, check
+								 * options or AFTER ROW triggers) */
+	ResultRelInfo *rinfo;
+	EState	   *estate;
+	CommandId	cid;			/* the statement's command id */
 	AttrNumber	id_junk;		/* "vapi_id" in the subplan's output */
-	AttrNumber	wholerow_junk;	/* "wholerow" (UPDATE) */
-	int			rows_applied;	/* rows the API has done */
-	int			row_no;			/* the row being sent, 1-based */
+	ForeignScanState *scan;		/* the scan keeping the old rows (UPDATE) */
+	HTAB	   *done_ids;		/* ids this statement changed (UPDATE/DELETE) */
+	int			rows_applied;	/* rows the API has done, this one included */
+	int			row_no;			/* the row being written, 1-based */
+	VapiRowPhase row_phase;
 	MemoryContext temp_cxt;
 	VapiStats	stats;
 } VapiModifyState;
 
-/* What the error context of a row says. */
-typedef struct VapiRowContext
+/* What the error context of a row needs, and where to go back to. */
+typedef struct VapiRowFrame
 {
 	VapiModifyState *st;
-} VapiRowContext;
+	ErrorContextCallback errcb;
+	MemoryContext oldcxt;
+} VapiRowFrame;
 
 static bool vapi_in_list(const char *const *list, const char *key);
 static const VapiProvider *vapi_find_provider(const char *name);
 static VapiColumn *vapi_column_for_key(VapiModifyState *st, const char *key);
+static VapiColumn *vapi_column_for_attno(VapiModifyState *st, AttrNumber attno);
 static const char *vapi_column_label(VapiModifyState *st, const char *key);
 static AttrNumber vapi_find_key_attno(Relation rel, const char *key);
 static void vapi_row_error_callback(void *arg);
 static VapiConn *vapi_write_connection(ForeignServer *server, Oid userid,
 									   const char *relname);
-static MemoryContext vapi_row_begin(VapiModifyState *st,
-									ErrorContextCallback *errcb,
-									VapiRowContext *ctx);
-static Datum vapi_old_value(VapiModifyState *st, TupleTableSlot *planSlot,
-							const char *key, bool *isnull);
+static VapiModifyState *vapi_modify_begin(EState *estate, ResultRelInfo *rinfo,
+										  CmdType operation,
+										  List *target_attrs,
+										  bool has_returning, int eflags);
+static void vapi_row_begin(VapiModifyState *st, VapiRowFrame *frame);
+static void vapi_row_end(VapiRowFrame *frame);
+static bool vapi_row_send(VapiModifyState *st, const char *method,
+						  const char *path, const char *body, List *redact,
+						  VapiHttpResponse *resp);
+static bool vapi_first_change(VapiModifyState *st, const char *id);
+static Jsonb *vapi_old_object(VapiModifyState *st, const char *id);
 static void vapi_returning(VapiModifyState *st, TupleTableSlot *slot,
 						   VapiHttpResponse *resp);
+static void vapi_check_options(VapiModifyState *st, TupleTableSlot *slot);
 static List *vapi_collect_secrets(VapiModifyState *st, Datum *values,
 								  bool *nulls, List *attnos);
 static char *vapi_row_id(VapiModifyState *st, TupleTableSlot *planSlot);
@@ -214,6 +241,21 @@ vapi_column_for_key(VapiModifyState *st, const char *key)
 }
 
 /*
+ * vapi_column_for_attno
+ *		The column map entry of an attribute, or NULL (a generated column).
+ */
+static VapiColumn *
+vapi_column_for_attno(VapiModifyState *st, AttrNumber attno)
+{
+	int			i;
+
+	for (i = 0; i < st->ncolumns; i++)
+		if (st->columns[i].attnum == attno)
+			return &st->columns[i];
+	return NULL;
+}
+
+/*
  * vapi_column_label
  *		How errors name the column behind a key: the column's name, or the
  *		key in attrs when no column reads it.
@@ -269,6 +311,13 @@ vapiPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 	RangeTblEntry *rte = planner_rt_fetch(resultRelation, root);
 	List	   *target_attrs = NIL;
 
+	if (plan->onConflictAction != ONCONFLICT_NONE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("INSERT with ON CONFLICT is not supported on foreign table \"%s\"",
+						get_rel_name(rte->relid)),
+				 errdetail("The Vapi API cannot tell whether a phone number would conflict.")));
+
 	if (operation == CMD_UPDATE)
 	{
 		Relation	rel = table_open(rte->relid, NoLock);
@@ -292,6 +341,9 @@ vapiPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 			if (attno <= InvalidAttrNumber)
 				continue;
 			att = TupleDescAttr(tupdesc, attno - 1);
+			/* computed locally: never sent */
+			if (att->attgenerated)
+				continue;
 			key = vapi_column_key(rte->relid, attno, NameStr(att->attname),
 								  &is_explicit);
 			top = pstrdup(key);
@@ -299,7 +351,8 @@ vapiPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 				*strchr(top, '.') = '\0';
 
 			if (!is_explicit && strcmp(NameStr(att->attname), "attrs") == 0 &&
-				(att->atttypid == JSONBOID || att->atttypid == JSONOID))
+				(getBaseType(att->atttypid) == JSONBOID ||
+				 getBaseType(att->atttypid) == JSONOID))
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("column \"attrs\" of foreign table \"%s\" cannot be updated",
@@ -348,51 +401,126 @@ vapi_write_connection(ForeignServer *server, Oid userid, const char *relname)
 }
 
 /*
- * vapiBeginForeignModify
- *		Set up an INSERT, UPDATE or DELETE: the connection (writes need a
- *		user mapping of one's own, not a PUBLIC one, unless superuser), the
- *		column map and the junk columns.
+ * vapi_modify_userid
+ *		The role whose user mapping a write uses: the view owner's for a
+ *		write through a view, else the current user's.  A partition that
+ *		rows are routed to has no range table entry of its own: its root's
+ *		counts.
  */
-void
-vapiBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
-					   List *fdw_private, int subplan_index, int eflags)
+static Oid
+vapi_modify_userid(ResultRelInfo *rinfo, EState *estate)
+{
+#if PG_VERSION_NUM >= 160000
+	return ExecGetResultRelCheckAsUser(rinfo, estate);
+#else
+	Index		rti = rinfo->ri_RangeTableIndex;
+	RangeTblEntry *rte;
+
+	if (rti == 0 && rinfo->ri_RootResultRelInfo != NULL)
+		rti = rinfo->ri_RootResultRelInfo->ri_RangeTableIndex;
+	rte = exec_rt_fetch(rti, estate);
+	return OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+#endif
+}
+
+/*
+ * vapi_modify_begin
+ *		Set up the state of a write, however PostgreSQL reached it (a
+ *		ModifyTable, COPY FROM, rows routed to a partition, an UPDATE that
+ *		moves a row to another partition): the connection (a user mapping
+ *		of one's own, unless superuser), the column map without generated
+ *		columns (PostgreSQL computes them; they are never sent), and the
+ *		per-row memory.
+ */
+static VapiModifyState *
+vapi_modify_begin(EState *estate, ResultRelInfo *rinfo, CmdType operation,
+				  List *target_attrs, bool has_returning, int eflags)
 {
 	VapiModifyState *st;
 	Relation	rel = rinfo->ri_RelationDesc;
-	EState	   *estate = mtstate->ps.state;
 	ForeignTable *table = GetForeignTable(RelationGetRelid(rel));
 	ForeignServer *server = GetForeignServer(table->serverid);
 	TupleDesc	tupdesc = RelationGetDescr(rel);
+	TriggerDesc *trig = rinfo->ri_TrigDesc;
 	List	   *all = NIL;
-	Oid			userid;
 	int			i;
 
 	st = palloc0(sizeof(VapiModifyState));
 	rinfo->ri_FdwState = st;
 	st->rel = rel;
 	st->relname = pstrdup(RelationGetRelationName(rel));
-	st->operation = mtstate->operation;
-	st->target_attrs = (List *) list_nth(fdw_private, VapiModifyTargetAttrs);
-	st->has_returning = intVal(list_nth(fdw_private, VapiModifyHasReturning)) != 0;
+	st->operation = operation;
+	st->target_attrs = target_attrs;
+	st->has_returning = has_returning;
+	st->rinfo = rinfo;
+	st->estate = estate;
+	st->cid = estate->es_output_cid;
 
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
-		return;
+		return st;
 
-#if PG_VERSION_NUM >= 160000
-	userid = ExecGetResultRelCheckAsUser(rinfo, estate);
-#else
-	{
-		RangeTblEntry *rte = exec_rt_fetch(rinfo->ri_RangeTableIndex, estate);
-
-		userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
-	}
-#endif
-	st->conn = vapi_write_connection(server, userid, st->relname);
+	st->conn = vapi_write_connection(server, vapi_modify_userid(rinfo, estate),
+									 st->relname);
 
 	for (i = 1; i <= tupdesc->natts; i++)
-		if (!TupleDescAttr(tupdesc, i - 1)->attisdropped)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i - 1);
+
+		if (att->attisdropped)
+			continue;
+		if (att->attgenerated)
+			st->generated = lappend_int(st->generated, i);
+		else
 			all = lappend_int(all, i);
+	}
 	st->columns = vapi_build_columns(rel, all, &st->ncolumns);
+
+	/*
+	 * The slot PostgreSQL goes on with (RETURNING, view check options,
+	 * AFTER ROW triggers) gets the row as the API answered it.
+	 */
+	st->fill_slot = has_returning || rinfo->ri_WithCheckOptions != NIL ||
+		(trig != NULL &&
+		 ((operation == CMD_INSERT && trig->trig_insert_after_row) ||
+		  (operation == CMD_UPDATE && trig->trig_update_after_row)));
+
+	if (operation == CMD_UPDATE || operation == CMD_DELETE)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = VAPI_ID_LEN + 1;
+		ctl.entrysize = VAPI_ID_LEN + 1;
+		ctl.hcxt = CurrentMemoryContext;
+		st->done_ids = hash_create("vapi_fdw changed ids", 64, &ctl,
+								   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
+
+	st->temp_cxt = AllocSetContextCreate(estate->es_query_cxt,
+										 "vapi_fdw modify row",
+										 ALLOCSET_DEFAULT_SIZES);
+	return st;
+}
+
+/*
+ * vapiBeginForeignModify
+ *		Set up an INSERT, UPDATE or DELETE of a ModifyTable plan: the common
+ *		state, the junk column with the row's id, and, for UPDATE, the scan
+ *		below keeping what each row needs (its provider, and the objects a
+ *		dotted-key column writes into), whatever columns the table declares.
+ */
+void
+vapiBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
+					   List *fdw_private, int subplan_index, int eflags)
+{
+	VapiModifyState *st;
+
+	st = vapi_modify_begin(mtstate->ps.state, rinfo, mtstate->operation,
+						   (List *) list_nth(fdw_private, VapiModifyTargetAttrs),
+						   intVal(list_nth(fdw_private, VapiModifyHasReturning)) != 0,
+						   eflags);
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
 
 	if (st->operation == CMD_UPDATE || st->operation == CMD_DELETE)
 	{
@@ -401,64 +529,204 @@ vapiBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 		st->id_junk = ExecFindJunkAttributeInTlist(subplan->targetlist, "vapi_id");
 		if (!AttributeNumberIsValid(st->id_junk))
 			elog(ERROR, "vapi_fdw: could not find junk vapi_id column");
-		if (st->operation == CMD_UPDATE)
-		{
-			st->wholerow_junk = ExecFindJunkAttributeInTlist(subplan->targetlist,
-															 "wholerow");
-			if (!AttributeNumberIsValid(st->wholerow_junk))
-				elog(ERROR, "vapi_fdw: could not find junk wholerow column");
-		}
 	}
+	if (st->operation == CMD_UPDATE)
+	{
+		List	   *keys = list_make1(makeString("provider"));
+		ListCell   *lc;
 
-	st->temp_cxt = AllocSetContextCreate(estate->es_query_cxt,
-										 "vapi_fdw modify row",
-										 ALLOCSET_DEFAULT_SIZES);
+		foreach(lc, st->target_attrs)
+		{
+			VapiColumn *col = vapi_column_for_attno(st, lfirst_int(lc));
+
+			if (col != NULL && col->kind == VAPI_COL_PATH && col->npath > 1)
+				keys = lappend(keys, makeString(col->path[0]));
+		}
+		st->scan = vapi_scan_keep_keys(outerPlanState(mtstate),
+									   rinfo->ri_RangeTableIndex, keys);
+	}
+}
+
+/*
+ * vapiBeginForeignInsert
+ *		Set up inserting into the foreign table without a ModifyTable plan
+ *		of its own: COPY FROM, rows routed to a foreign partition, and rows
+ *		an UPDATE moves into one.
+ */
+void
+vapiBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
+{
+	Plan	   *plan = mtstate != NULL ? mtstate->ps.plan : NULL;
+
+	if (plan != NULL && IsA(plan, ModifyTable) &&
+		((ModifyTable *) plan)->onConflictAction != ONCONFLICT_NONE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("INSERT with ON CONFLICT is not supported on foreign table \"%s\"",
+						RelationGetRelationName(rinfo->ri_RelationDesc)),
+				 errdetail("The Vapi API cannot tell whether a phone number would conflict.")));
+	(void) vapi_modify_begin(mtstate->ps.state, rinfo, CMD_INSERT, NIL,
+							 rinfo->ri_returningList != NIL, 0);
+}
+
+/*
+ * vapiEndForeignInsert
+ *		Nothing to release: the contexts go with the query.
+ */
+void
+vapiEndForeignInsert(EState *estate, ResultRelInfo *rinfo)
+{
 }
 
 /*
  * vapi_row_error_callback
- *		Error context of a row of a write: which row, and what the API has
- *		already done, since it has no transactions to roll back.
+ *		Error context of a row of a write: which row, whether it was
+ *		applied at Vapi (or its outcome is unknown: its request may have
+ *		been carried out), and what earlier rows the API has already done,
+ *		since it has no transactions to roll back.
  */
 static void
 vapi_row_error_callback(void *arg)
 {
-	VapiModifyState *st = ((VapiRowContext *) arg)->st;
+	VapiModifyState *st = (VapiModifyState *) arg;
 	const char *verb = st->operation == CMD_INSERT ? "INSERT" :
 		st->operation == CMD_UPDATE ? "UPDATE" : "DELETE";
 	const char *done = st->operation == CMD_INSERT ? "created" :
 		st->operation == CMD_UPDATE ? "updated" : "deleted";
+	VapiRowPhase phase = st->row_phase;
+	const char *row_state = "";
+	int			earlier = st->rows_applied;
 
-	if (st->rows_applied == 0)
-		errcontext("%s on foreign table \"%s\", row %d; no earlier row of this statement was sent",
-				   verb, st->relname, st->row_no);
+	if (phase == VAPI_ROW_SENDING)
+	{
+		VapiRequestOutcome outcome = vapi_last_request_outcome();
+
+		if (outcome == VAPI_OUTCOME_DONE)
+			phase = VAPI_ROW_APPLIED;
+		else if (outcome == VAPI_OUTCOME_SENDING ||
+				 outcome == VAPI_OUTCOME_UNKNOWN)
+			row_state = psprintf(" (its outcome is unknown: its request may have been applied at Vapi)");
+	}
+	if (phase == VAPI_ROW_APPLIED)
+	{
+		row_state = psprintf(" (already %s at Vapi)", done);
+		if (st->row_phase == VAPI_ROW_APPLIED)
+			earlier--;
+	}
+
+	/* If that is all the transaction changed at Vapi, it has been said. */
+	{
+		int64		applied;
+		int64		unknown;
+		bool		pending;
+
+		vapi_xact_totals(&applied, &unknown, &pending);
+		if (unknown == 0 &&
+			applied == st->rows_applied &&
+			(!pending || st->row_phase == VAPI_ROW_SENDING))
+			vapi_xact_mark_reported();
+	}
+
+	if (earlier == 0)
+		errcontext("%s on foreign table \"%s\", row %d%s; no earlier row of this statement was sent",
+				   verb, st->relname, st->row_no, row_state);
 	else
-		errcontext("%s on foreign table \"%s\", row %d; %d earlier row%s of this statement %s already %s at Vapi and stay%s so (the API has no transactions)",
-				   verb, st->relname, st->row_no, st->rows_applied,
-				   st->rows_applied == 1 ? "" : "s",
-				   st->rows_applied == 1 ? "was" : "were", done,
-				   st->rows_applied == 1 ? "s" : "");
+		errcontext("%s on foreign table \"%s\", row %d%s; %d earlier row%s of this statement %s already %s at Vapi and stay%s so (the API has no transactions)",
+				   verb, st->relname, st->row_no, row_state, earlier,
+				   earlier == 1 ? "" : "s",
+				   earlier == 1 ? "was" : "were", done,
+				   earlier == 1 ? "s" : "");
 }
 
 /*
  * vapi_row_begin
  *		Start work on the next row of a write: count it, push the error
  *		context that names it, and switch to a fresh per-row context.
- *		Returns the context to go back to.
  */
-static MemoryContext
-vapi_row_begin(VapiModifyState *st, ErrorContextCallback *errcb,
-			   VapiRowContext *ctx)
+static void
+vapi_row_begin(VapiModifyState *st, VapiRowFrame *frame)
 {
+	if (st == NULL || st->conn == NULL)
+		elog(ERROR, "vapi_fdw: a write was not set up");
 	st->row_no++;
-	ctx->st = st;
-	errcb->callback = vapi_row_error_callback;
-	errcb->arg = ctx;
-	errcb->previous = error_context_stack;
-	error_context_stack = errcb;
+	st->row_phase = VAPI_ROW_PREPARING;
+	frame->st = st;
+	frame->errcb.callback = vapi_row_error_callback;
+	frame->errcb.arg = st;
+	frame->errcb.previous = error_context_stack;
+	error_context_stack = &frame->errcb;
 
 	MemoryContextReset(st->temp_cxt);
-	return MemoryContextSwitchTo(st->temp_cxt);
+	frame->oldcxt = MemoryContextSwitchTo(st->temp_cxt);
+}
+
+/*
+ * vapi_row_end
+ *		Finish the row begun by vapi_row_begin.
+ */
+static void
+vapi_row_end(VapiRowFrame *frame)
+{
+	MemoryContextSwitchTo(frame->oldcxt);
+	error_context_stack = frame->errcb.previous;
+}
+
+/*
+ * vapi_row_send
+ *		Send the request of the current row, keeping the transaction's
+ *		ledger and the row's phase.  An answer that the row no longer
+ *		exists (404) is not an error: returns false, nothing was changed
+ *		(but a DELETE retried into a 404 was done by an earlier attempt).
+ *		True when the API applied the request.
+ */
+static bool
+vapi_row_send(VapiModifyState *st, const char *method, const char *path,
+			  const char *body, List *redact, VapiHttpResponse *resp)
+{
+	char	   *created_id = NULL;
+	bool		applied;
+
+	st->row_phase = VAPI_ROW_SENDING;
+	vapi_xact_write_begin(st->operation, st->cid);
+	vapi_request(st->conn, method, path, body, body ? strlen(body) : 0,
+				 redact, st->operation == CMD_INSERT ? 0 : VAPI_REQ_ALLOW_404,
+				 resp, st->temp_cxt, &st->stats);
+	applied = resp->status != 404 ||
+		(st->operation == CMD_DELETE && resp->attempts > 1);
+	if (applied && st->operation == CMD_INSERT)
+	{
+		/* its id, so that a scan of this statement does not return it */
+		VapiPage   *page = vapi_json_parse_object(resp->body, resp->body_len,
+												  st->temp_cxt);
+		const char *id = vapi_json_item_id(vapi_json_page_item(page, 0));
+
+		if (id != NULL)
+			created_id = vapi_id_lower(id);
+	}
+	vapi_xact_write_end(applied, created_id);
+	if (applied)
+	{
+		st->row_phase = VAPI_ROW_APPLIED;
+		st->rows_applied++;
+	}
+	else
+		st->row_phase = VAPI_ROW_PREPARING;
+	return applied;
+}
+
+/*
+ * vapi_first_change
+ *		Is this the first time this statement changes the phone number with
+ *		this id?  A join can bring the same row to an UPDATE or DELETE more
+ *		than once; like a local table's, it is changed (and counted) once.
+ */
+static bool
+vapi_first_change(VapiModifyState *st, const char *id)
+{
+	bool		found;
+
+	(void) hash_search(st->done_ids, id, HASH_ENTER, &found);
+	return !found;
 }
 
 /*
@@ -485,7 +753,8 @@ vapi_collect_secrets(VapiModifyState *st, Datum *values, bool *nulls,
 			if (col->attnum != attno || nulls[attno - 1] ||
 				col->kind != VAPI_COL_PATH)
 				continue;
-			if (strcmp(col->key, "authentication") == 0 && col->typid == JSONBOID)
+			if (strcmp(col->key, "authentication") == 0 &&
+				col->basetypid == JSONBOID)
 			{
 				Jsonb	   *auth = DatumGetJsonbP(values[attno - 1]);
 				JsonbValue	tmp;
@@ -514,14 +783,34 @@ vapi_collect_secrets(VapiModifyState *st, Datum *values, bool *nulls,
 
 /*
  * vapi_returning
- *		Fill the slot from the phone number the API answered with.
+ *		Fill the slot from the phone number the API answered with.  Stored
+ *		generated columns keep the values PostgreSQL computed.
  */
 static void
 vapi_returning(VapiModifyState *st, TupleTableSlot *slot,
 			   VapiHttpResponse *resp)
 {
 	VapiPage   *page;
+	int			ngen = list_length(st->generated);
+	Datum	   *gen_values = palloc(sizeof(Datum) * Max(ngen, 1));
+	bool	   *gen_nulls = palloc(sizeof(bool) * Max(ngen, 1));
+	int			i;
 
+	/* a DELETE's slot holds no row yet */
+	if (TTS_EMPTY(slot))
+		ngen = 0;
+	else
+		slot_getallattrs(slot);
+	for (i = 0; i < ngen; i++)
+	{
+		int			attno = list_nth_int(st->generated, i);
+		Form_pg_attribute att = TupleDescAttr(slot->tts_tupleDescriptor,
+											  attno - 1);
+
+		gen_nulls[i] = slot->tts_isnull[attno - 1];
+		gen_values[i] = gen_nulls[i] ? (Datum) 0 :
+			datumCopy(slot->tts_values[attno - 1], att->attbyval, att->attlen);
+	}
 	page = vapi_json_parse_object(resp->body, resp->body_len,
 								  CurrentMemoryContext);
 	ExecClearTuple(slot);
@@ -530,7 +819,29 @@ vapi_returning(VapiModifyState *st, TupleTableSlot *slot,
 	vapi_json_item_to_datums(vapi_json_page_item(page, 0), st->columns,
 							 st->ncolumns, st->relname, slot->tts_values,
 							 slot->tts_isnull);
+	for (i = 0; i < ngen; i++)
+	{
+		int			attno = list_nth_int(st->generated, i);
+
+		slot->tts_isnull[attno - 1] = gen_nulls[i];
+		slot->tts_values[attno - 1] = gen_values[i];
+	}
 	ExecStoreVirtualTuple(slot);
+}
+
+/*
+ * vapi_check_options
+ *		The check options of a view the write goes through (WITH CHECK
+ *		OPTION), on the row in the slot.  Called before the request, so
+ *		that a row the view would refuse is never sent, and again on the
+ *		row as the API answered, inside the row's error context (which
+ *		then says the row was already applied).
+ */
+static void
+vapi_check_options(VapiModifyState *st, TupleTableSlot *slot)
+{
+	if (st->rinfo->ri_WithCheckOptions != NIL)
+		ExecWithCheckOptions(WCO_VIEW_CHECK, st->rinfo, slot, st->estate);
 }
 
 /*
@@ -545,9 +856,7 @@ vapiExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 					  TupleTableSlot *slot, TupleTableSlot *planSlot)
 {
 	VapiModifyState *st = (VapiModifyState *) rinfo->ri_FdwState;
-	MemoryContext oldcxt;
-	ErrorContextCallback errcb;
-	VapiRowContext ctx;
+	VapiRowFrame frame;
 	Jsonb	   *attrs = NULL;
 	List	   *fields = NIL;
 	List	   *drop = NIL;
@@ -560,7 +869,7 @@ vapiExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 	int			i;
 	const char *const *p;
 
-	oldcxt = vapi_row_begin(st, &errcb, &ctx);
+	vapi_row_begin(st, &frame);
 	slot_getallattrs(slot);
 
 	for (i = 0; i < st->ncolumns; i++)
@@ -575,7 +884,7 @@ vapiExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 		attnos = lappend_int(attnos, col->attnum);
 		if (col->kind == VAPI_COL_ATTRS)
 		{
-			attrs = col->typid == JSONBOID ? DatumGetJsonbP(value) :
+			attrs = col->basetypid == JSONBOID ? DatumGetJsonbP(value) :
 				DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 												   CStringGetDatum(TextDatumGetCString(value))));
 			if (!JB_ROOT_IS_OBJECT(attrs))
@@ -702,16 +1011,21 @@ vapiExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 							vapi_column_label(st, "numberDesiredAreaCode"))));
 	}
 
-	vapi_request(st->conn, "POST", VAPI_PATH_ITEM, body, strlen(body),
-				 vapi_collect_secrets(st, slot->tts_values, slot->tts_isnull, attnos),
-				 0, &resp, st->temp_cxt, &st->stats);
-	st->rows_applied++;
+	/* A row the view would refuse is not sent. */
+	vapi_check_options(st, slot);
 
-	if (st->has_returning)
+	(void) vapi_row_send(st, "POST", VAPI_PATH_ITEM, body,
+						 vapi_collect_secrets(st, slot->tts_values,
+											  slot->tts_isnull, attnos),
+						 &resp);
+
+	if (st->fill_slot)
+	{
 		vapi_returning(st, slot, &resp);
+		vapi_check_options(st, slot);
+	}
 
-	MemoryContextSwitchTo(oldcxt);
-	error_context_stack = errcb.previous;
+	vapi_row_end(&frame);
 	return slot;
 }
 
@@ -741,131 +1055,133 @@ vapi_row_id(VapiModifyState *st, TupleTableSlot *planSlot)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("phone number id \"%s\" is not a UUID", id)));
-	return id;
+	return vapi_id_lower(id);
 }
 
 /*
- * vapi_old_value
- *		The value a top-level key had in the old row of an UPDATE (from
- *		the column reading it), as a jsonb, or *isnull.
+ * vapi_old_object
+ *		The fields of the phone number an UPDATE changes that the UPDATE
+ *		needs (its provider, the objects its dotted keys write into), as
+ *		the scan below received them, whatever columns the table declares.
+ *		Where the scan did not keep them (a plan vapi_fdw did not expect),
+ *		they are read again: GET /phone-number/{id}.  NULL if the phone
+ *		number no longer exists.
  */
-static Datum
-vapi_old_value(VapiModifyState *st, TupleTableSlot *planSlot,
-			   const char *key, bool *isnull)
+static Jsonb *
+vapi_old_object(VapiModifyState *st, const char *id)
 {
-	bool		wnull;
-	Datum		whole = ExecGetJunkAttribute(planSlot, st->wholerow_junk, &wnull);
-	HeapTupleHeader td;
-	HeapTupleData tuple;
-	TupleDesc	tupdesc = RelationGetDescr(st->rel);
-	Datum	   *values;
-	bool	   *nulls;
-	int			i;
+	Jsonb	   *old = st->scan != NULL ? vapi_scan_kept_object(st->scan, id) : NULL;
+	VapiHttpResponse resp;
+	VapiPage   *page;
+	List	   *keys = NIL;
+	ListCell   *lc;
 
-	*isnull = true;
-	if (wnull)
-		return (Datum) 0;
-	td = DatumGetHeapTupleHeader(whole);
-	tuple.t_len = HeapTupleHeaderGetDatumLength(td);
-	ItemPointerSetInvalid(&tuple.t_self);
-	tuple.t_tableOid = InvalidOid;
-	tuple.t_data = td;
-	values = palloc(sizeof(Datum) * tupdesc->natts);
-	nulls = palloc(sizeof(bool) * tupdesc->natts);
-	heap_deform_tuple(&tuple, tupdesc, values, nulls);
-
-	for (i = 0; i < st->ncolumns; i++)
+	if (old != NULL)
+		return old;
+	vapi_request(st->conn, "GET", vapi_deparse_item_path(id), NULL, 0, NIL,
+				 VAPI_REQ_ALLOW_404, &resp, st->temp_cxt, &st->stats);
+	if (resp.status == 404)
+		return NULL;
+	page = vapi_json_parse_object(resp.body, resp.body_len, st->temp_cxt);
+	keys = lappend(keys, makeString("provider"));
+	foreach(lc, st->target_attrs)
 	{
-		VapiColumn *col = &st->columns[i];
+		VapiColumn *col = vapi_column_for_attno(st, lfirst_int(lc));
 
-		if (nulls[col->attnum - 1])
-			continue;
-		if (col->kind == VAPI_COL_PATH && strcmp(col->key, key) == 0)
-		{
-			*isnull = false;
-			if (col->typid == JSONBOID)
-				return values[col->attnum - 1];
-			return DirectFunctionCall1(jsonb_in,
-									   CStringGetDatum(vapi_json_value_text(values[col->attnum - 1],
-																			col->typid,
-																			col->attname)));
-		}
+		if (col != NULL && col->kind == VAPI_COL_PATH && col->npath > 1)
+			keys = lappend(keys, makeString(col->path[0]));
 	}
-	/* not a column of its own: look in attrs */
-	for (i = 0; i < st->ncolumns; i++)
-	{
-		VapiColumn *col = &st->columns[i];
+	return vapi_json_item_subset(vapi_json_page_item(page, 0), keys);
+}
 
-		if (col->kind == VAPI_COL_ATTRS && !nulls[col->attnum - 1] &&
-			col->typid == JSONBOID)
-		{
-			Jsonb	   *attrs = DatumGetJsonbP(values[col->attnum - 1]);
-			JsonbValue	tmp;
-			JsonbValue *v = getKeyJsonValueFromContainer(&attrs->root, key,
-														 strlen(key), &tmp);
+/*
+ * vapi_old_field_json
+ *		The JSON text of a top-level field of an old phone number, or NULL
+ *		if it has none.
+ */
+static char *
+vapi_old_field_json(Jsonb *old, const char *key)
+{
+	JsonbValue	tmp;
+	JsonbValue *v;
 
-			if (v != NULL && v->type != jbvNull)
-			{
-				*isnull = false;
-				return JsonbPGetDatum(JsonbValueToJsonb(v));
-			}
-		}
-	}
-	return (Datum) 0;
+	if (old == NULL || !JB_ROOT_IS_OBJECT(old))
+		return NULL;
+	v = getKeyJsonValueFromContainer(&old->root, key, strlen(key), &tmp);
+	if (v == NULL)
+		return NULL;
+	return DatumGetCString(DirectFunctionCall1(jsonb_out,
+											   JsonbPGetDatum(JsonbValueToJsonb(v))));
 }
 
 /*
  * vapiExecForeignUpdate
  *		PATCH one phone number with only the columns the statement sets
  *		(NULL becomes JSON null).  A column whose key is a dotted path
- *		writes into the object the row already has, so its other fields
- *		are kept.
+ *		writes into the object the phone number already has, as the scan
+ *		received it, so its other fields are kept whatever columns the
+ *		table declares.  A row a join brings again is not changed again.
  */
 TupleTableSlot *
 vapiExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 					  TupleTableSlot *slot, TupleTableSlot *planSlot)
 {
 	VapiModifyState *st = (VapiModifyState *) rinfo->ri_FdwState;
-	MemoryContext oldcxt;
-	ErrorContextCallback errcb;
-	VapiRowContext ctx;
-	List	   *fields = NIL;
+	VapiRowFrame frame;
 	List	   *parents = NIL;
+	List	   *whole = NIL;
+	List	   *dotted = NIL;
+	List	   *set_keys = NIL;
 	char	   *id;
 	char	   *provider_name = NULL;
 	const VapiProvider *provider;
 	char	   *body;
 	VapiHttpResponse resp;
 	ListCell   *lc;
-	Datum		old;
-	bool		oldnull;
+	Jsonb	   *old;
 
-	oldcxt = vapi_row_begin(st, &errcb, &ctx);
+	vapi_row_begin(st, &frame);
 	slot_getallattrs(slot);
 	id = vapi_row_id(st, planSlot);
-
-	old = vapi_old_value(st, planSlot, "provider", &oldnull);
-	if (!oldnull)
+	if (!vapi_first_change(st, id))
 	{
-		Jsonb	   *pj = DatumGetJsonbP(old);
-		JsonbValue	sv;
+		vapi_row_end(&frame);
+		st->row_no--;
+		return NULL;
+	}
 
-		if (JB_ROOT_IS_SCALAR(pj) && JsonbExtractScalar(&pj->root, &sv) &&
-			sv.type == jbvString)
-			provider_name = pnstrdup(sv.val.string.val, sv.val.string.len);
+	old = vapi_old_object(st, id);
+	if (old == NULL)
+	{
+		/* deleted meanwhile: nothing updated */
+		vapi_row_end(&frame);
+		return NULL;
+	}
+	{
+		JsonbValue	tmp;
+		JsonbValue *v = getKeyJsonValueFromContainer(&old->root, "provider",
+													 8, &tmp);
+
+		if (v != NULL && v->type == jbvString)
+			provider_name = pnstrdup(v->val.string.val, v->val.string.len);
 	}
 	provider = provider_name ? vapi_find_provider(provider_name) : NULL;
+
+	/* the keys the statement sets whole */
+	foreach(lc, st->target_attrs)
+	{
+		VapiColumn *col = vapi_column_for_attno(st, lfirst_int(lc));
+
+		if (col != NULL && col->kind == VAPI_COL_PATH && col->npath == 1)
+			set_keys = lappend(set_keys, makeString(col->path[0]));
+	}
 
 	foreach(lc, st->target_attrs)
 	{
 		int			attno = lfirst_int(lc);
-		VapiColumn *col = NULL;
+		VapiColumn *col = vapi_column_for_attno(st, attno);
 		VapiBodyField *f;
-		int			i;
 
-		for (i = 0; i < st->ncolumns; i++)
-			if (st->columns[i].attnum == attno)
-				col = &st->columns[i];
 		if (col == NULL)
 			continue;
 
@@ -900,18 +1216,22 @@ vapiExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 								   VAPI_MAX_NAME_CHARS, pg_mbstrlen(name))));
 		}
 
-		/* A dotted path writes into the object the row already has. */
-		if (col->npath > 1 && !list_member(parents, makeString(col->path[0])))
+		/*
+		 * A dotted path writes into the object the phone number already
+		 * has (unless the statement sets that object whole too).
+		 */
+		if (col->npath > 1 &&
+			!list_member(set_keys, makeString(col->path[0])) &&
+			!list_member(parents, makeString(col->path[0])))
 		{
-			Datum		parent = vapi_old_value(st, planSlot, col->path[0], &oldnull);
 			VapiBodyField *pf = palloc(sizeof(VapiBodyField));
+			char	   *json = vapi_old_field_json(old, col->path[0]);
 
 			pf->path = col->path;
 			pf->npath = 1;
-			pf->json = oldnull ? "{}" :
-				DatumGetCString(DirectFunctionCall1(jsonb_out, parent));
-			fields = lappend(fields, pf);
-			parents = lappend(parents, makeString(col->path[0]));
+			pf->json = json != NULL ? json : "{}";
+			parents = lappend(parents, pf);
+			set_keys = lappend(set_keys, makeString(col->path[0]));
 		}
 
 		f = palloc(sizeof(VapiBodyField));
@@ -920,29 +1240,37 @@ vapiExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 		f->json = slot->tts_isnull[attno - 1] ? NULL :
 			vapi_json_value_text(slot->tts_values[attno - 1], col->typid,
 								 col->attname);
-		fields = lappend(fields, f);
+		if (col->npath > 1)
+			dotted = lappend(dotted, f);
+		else
+			whole = lappend(whole, f);
 	}
 
-	body = vapi_json_build_body(NULL, NIL, fields);
-	vapi_request(st->conn, "PATCH", vapi_deparse_item_path(id), body,
-				 strlen(body),
-				 vapi_collect_secrets(st, slot->tts_values, slot->tts_isnull,
-									  st->target_attrs),
-				 VAPI_REQ_ALLOW_404, &resp, st->temp_cxt, &st->stats);
-	if (resp.status == 404)
+	/* the old objects first, then whole fields, then paths into them */
+	body = vapi_json_build_body(NULL, NIL,
+								list_concat(list_concat(parents, whole), dotted));
+
+	/* A row the view would refuse is not sent. */
+	vapi_check_options(st, slot);
+
+	if (!vapi_row_send(st, "PATCH", vapi_deparse_item_path(id), body,
+					   vapi_collect_secrets(st, slot->tts_values,
+											slot->tts_isnull,
+											st->target_attrs),
+					   &resp))
 	{
 		/* deleted meanwhile: nothing updated */
-		MemoryContextSwitchTo(oldcxt);
-		error_context_stack = errcb.previous;
+		vapi_row_end(&frame);
 		return NULL;
 	}
-	st->rows_applied++;
 
-	if (st->has_returning)
+	if (st->fill_slot)
+	{
 		vapi_returning(st, slot, &resp);
+		vapi_check_options(st, slot);
+	}
 
-	MemoryContextSwitchTo(oldcxt);
-	error_context_stack = errcb.previous;
+	vapi_row_end(&frame);
 	return slot;
 }
 
@@ -950,30 +1278,32 @@ vapiExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
  * vapiExecForeignDelete
  *		DELETE one phone number.  A 404 on a retried DELETE means an
  *		earlier attempt succeeded; on a first attempt, that someone else
- *		deleted it (then no row is counted).
+ *		deleted it (then no row is counted).  A row a join brings again is
+ *		not deleted again.
  */
 TupleTableSlot *
 vapiExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
 					  TupleTableSlot *slot, TupleTableSlot *planSlot)
 {
 	VapiModifyState *st = (VapiModifyState *) rinfo->ri_FdwState;
-	MemoryContext oldcxt;
-	ErrorContextCallback errcb;
-	VapiRowContext ctx;
+	VapiRowFrame frame;
 	VapiHttpResponse resp;
 	char	   *id;
 
-	oldcxt = vapi_row_begin(st, &errcb, &ctx);
+	vapi_row_begin(st, &frame);
 	id = vapi_row_id(st, planSlot);
-	vapi_request(st->conn, "DELETE", vapi_deparse_item_path(id), NULL, 0, NIL,
-				 VAPI_REQ_ALLOW_404, &resp, st->temp_cxt, &st->stats);
-
-	MemoryContextSwitchTo(oldcxt);
-	error_context_stack = errcb.previous;
-
-	if (resp.status == 404 && resp.attempts <= 1)
+	if (!vapi_first_change(st, id))
+	{
+		vapi_row_end(&frame);
+		st->row_no--;
 		return NULL;
-	st->rows_applied++;
+	}
+	if (!vapi_row_send(st, "DELETE", vapi_deparse_item_path(id), NULL, NIL,
+					   &resp))
+	{
+		vapi_row_end(&frame);
+		return NULL;
+	}
 	if (st->has_returning)
 	{
 		if (resp.status == 404)
@@ -982,12 +1312,9 @@ vapiExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
 			ExecStoreAllNullTuple(slot);
 		}
 		else
-		{
-			oldcxt = MemoryContextSwitchTo(st->temp_cxt);
 			vapi_returning(st, slot, &resp);
-			MemoryContextSwitchTo(oldcxt);
-		}
 	}
+	vapi_row_end(&frame);
 	return slot;
 }
 
@@ -1168,6 +1495,8 @@ vapiBeginDirectModify(ForeignScanState *node, int eflags)
 	st->rel = rel;
 	st->relname = pstrdup(RelationGetRelationName(rel));
 	st->operation = fsplan->operation;
+	st->estate = estate;
+	st->cid = estate->es_output_cid;
 	st->target_attrs = (List *) list_nth(fsplan->fdw_private,
 										 VapiDirectTargetAttrs);
 	ds->exprs = ExecInitExprList(fsplan->fdw_exprs, (PlanState *) node);
@@ -1196,9 +1525,7 @@ vapiIterateDirectModify(ForeignScanState *node)
 	EState	   *estate = node->ss.ps.state;
 	ExprContext *econtext = node->ss.ps.ps_ExprContext;
 	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
-	ErrorContextCallback errcb;
-	VapiRowContext ctx;
-	MemoryContext oldcxt;
+	VapiRowFrame frame;
 	ExprState  *idstate;
 	Datum		value;
 	bool		isnull;
@@ -1212,7 +1539,7 @@ vapiIterateDirectModify(ForeignScanState *node)
 		return ExecClearTuple(slot);
 	ds->done = true;
 
-	oldcxt = vapi_row_begin(st, &errcb, &ctx);
+	vapi_row_begin(st, &frame);
 	idstate = linitial(ds->exprs);
 	value = ExecEvalExpr(idstate, econtext, &isnull);
 	if (isnull)
@@ -1253,18 +1580,13 @@ vapiIterateDirectModify(ForeignScanState *node)
 		body = vapi_json_build_body(NULL, NIL, fields);
 	}
 
-	vapi_request(st->conn, st->operation == CMD_UPDATE ? "PATCH" : "DELETE",
-				 vapi_deparse_item_path(id), body, body ? strlen(body) : 0,
-				 NIL, VAPI_REQ_ALLOW_404, &resp, st->temp_cxt, &st->stats);
-	if (resp.status != 404 || (st->operation == CMD_DELETE && resp.attempts > 1))
-	{
-		st->rows_applied++;
+	if (vapi_row_send(st, st->operation == CMD_UPDATE ? "PATCH" : "DELETE",
+					  vapi_deparse_item_path(vapi_id_lower(id)), body, NIL,
+					  &resp))
 		estate->es_processed++;
-	}
 
 done:
-	MemoryContextSwitchTo(oldcxt);
-	error_context_stack = errcb.previous;
+	vapi_row_end(&frame);
 	return ExecClearTuple(slot);
 }
 

@@ -176,8 +176,32 @@ typedef struct VapiScanState
 	char	   *prev_first_id;	/* to detect paging without progress */
 	char	   *prev_last_id;
 
+	/* a statement does not see the numbers it created itself */
+	CommandId	curcid;			/* of the scan's snapshot */
+
+	/* lookups: the ids returned already (an id is returned once) */
+	List	   *returned_ids;
+
+	/* for an UPDATE of this table: parts of each row returned */
+	List	   *keep_keys;		/* top-level keys to keep, or NIL */
+	HTAB	   *kept;			/* VapiKeptObject by id */
+
 	VapiStats	stats;
 } VapiScanState;
+
+/* What vapi_find_scan_walker looks for, and what it found. */
+typedef struct VapiFindScan
+{
+	Index		scanrelid;
+	ForeignScanState *found;
+} VapiFindScan;
+
+/* The kept part of a phone number returned by a scan. */
+typedef struct VapiKeptObject
+{
+	char		id[VAPI_ID_LEN + 1];	/* hash key */
+	Jsonb	   *object;
+} VapiKeptObject;
 
 void		_PG_init(void);
 
@@ -207,6 +231,7 @@ static int	vapi_useful_order(PlannerInfo *root, RelOptInfo *baserel,
 							  VapiRelInfo *fpinfo);
 static bool vapi_limit_is_safe(PlannerInfo *root, RelOptInfo *baserel,
 							   VapiRelInfo *fpinfo);
+static bool vapi_query_has_limit(PlannerInfo *root);
 static double vapi_id_count(VapiQual *q);
 static ForeignPath *vapi_foreignscan_path(PlannerInfo *root, RelOptInfo *rel,
 										  double rows, Cost startup_cost,
@@ -229,6 +254,10 @@ static void vapi_scan_start(VapiScanState *st, List *dpcontext,
 							bool useprefix, List **display);
 static void vapi_scan_reset(VapiScanState *st);
 static bool vapi_scan_next(VapiScanState *st, Datum *values, bool *nulls);
+static bool vapi_scan_next_row(VapiScanState *st, Datum *values, bool *nulls);
+static void vapi_scan_error_callback(void *arg);
+static void vapi_scan_keep(VapiScanState *st, VapiItem *item, const char *id);
+static bool vapi_find_scan_walker(PlanState *ps, void *context);
 static char *vapi_next_list_request(VapiScanState *st);
 static void vapi_advance_keyset(VapiScanState *st);
 static void vapi_fetch_page(VapiScanState *st);
@@ -257,6 +286,7 @@ void
 _PG_init(void)
 {
 	vapi_http_global_init();
+	vapi_xact_init();
 }
 
 /*
@@ -283,6 +313,8 @@ vapi_fdw_handler(PG_FUNCTION_ARGS)
 	routine->ExecForeignUpdate = vapiExecForeignUpdate;
 	routine->ExecForeignDelete = vapiExecForeignDelete;
 	routine->EndForeignModify = vapiEndForeignModify;
+	routine->BeginForeignInsert = vapiBeginForeignInsert;
+	routine->EndForeignInsert = vapiEndForeignInsert;
 	routine->IsForeignRelUpdatable = vapiIsForeignRelUpdatable;
 	routine->ExplainForeignModify = vapiExplainForeignModify;
 	routine->PlanDirectModify = vapiPlanDirectModify;
@@ -719,6 +751,23 @@ vapi_outer_column_name(PlannerInfo *root, RelOptInfo *baserel, Expr *expr)
 }
 
 /*
+ * vapi_query_has_limit
+ *		Does the query level of the scan have a LIMIT (other than LIMIT
+ *		ALL)?
+ */
+static bool
+vapi_query_has_limit(PlannerInfo *root)
+{
+	Node	   *count = root->parse->limitCount;
+
+	if (count == NULL)
+		return false;
+	if (IsA(count, Const) && ((Const *) count)->constisnull)
+		return false;
+	return true;
+}
+
+/*
  * vapiGetForeignPlan
  *		Build the ForeignScan: work out which quals are sent and how, and
  *		keep every qual as a local filter.
@@ -803,12 +852,12 @@ vapiGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 
 	/*
 	 * Ask for the next page while the current one is returned, unless the
-	 * query has a LIMIT (it may stop early, and the request would be
-	 * wasted).
+	 * query has a LIMIT, constant or not (it may stop early, and the
+	 * request would be wasted).
 	 */
 	fdw_private = lappend(fdw_private,
 						  makeInteger(fpinfo->opts.prefetch &&
-									  root->limit_tuples < 0 ? 1 : 0));
+									  !vapi_query_has_limit(root) ? 1 : 0));
 
 	return make_foreignscan(tlist,
 							local_clauses,
@@ -854,14 +903,16 @@ vapi_build_columns(Relation rel, List *retrieved_attrs, int *ncolumns)
 		col->attnum = attnum;
 		col->attname = pstrdup(NameStr(att->attname));
 		col->typid = att->atttypid;
+		col->basetypid = getBaseType(att->atttypid);
 		col->typmod = att->atttypmod;
+		col->cxt = CurrentMemoryContext;
 		getTypeInputInfo(att->atttypid, &typinput, &col->typioparam);
 		fmgr_info(typinput, &col->typinput);
 
 		col->key = vapi_column_key(RelationGetRelid(rel), attnum,
 								   col->attname, &is_explicit);
 		if (!is_explicit && strcmp(col->attname, "attrs") == 0 &&
-			(col->typid == JSONBOID || col->typid == JSONOID))
+			(col->basetypid == JSONBOID || col->basetypid == JSONOID))
 		{
 			col->kind = VAPI_COL_ATTRS;
 			continue;
@@ -963,6 +1014,8 @@ vapiBeginForeignScan(ForeignScanState *node, int eflags)
 	st->prefetch = intVal(list_nth(priv, VapiPrivatePrefetch)) != 0;
 	st->operands = ExecInitExprList(fsplan->fdw_exprs, (PlanState *) node);
 	st->econtext = node->ss.ps.ps_ExprContext;
+	st->curcid = estate->es_snapshot != NULL ?
+		estate->es_snapshot->curcid : InvalidCommandId;
 	st->scan_cxt = CurrentMemoryContext;
 	st->runtime_cxt = AllocSetContextCreate(estate->es_query_cxt,
 											"vapi_fdw runtime",
@@ -1166,6 +1219,8 @@ vapi_scan_start(VapiScanState *st, List *dpcontext, bool useprefix,
 				/* Not a UUID: no phone number has it, and it never reaches a URL. */
 				if (!vapi_valid_id(id))
 					continue;
+				/* The API's ids are lower case, and it finds either case. */
+				id = vapi_id_lower(id);
 				if (!list_member(st->ids, makeString(id)))
 					st->ids = lappend(st->ids, makeString(id));
 			}
@@ -1311,11 +1366,26 @@ vapi_advance_keyset(VapiScanState *st)
 
 	if (st->bound == NULL || last_ts != st->bound_ts)
 	{
+		const char *first_created;
+		int64		first_ts;
+
 		MemoryContextReset(st->bound_cxt);
 		st->seen_at_bound = NIL;
 		st->bound = MemoryContextStrdup(st->bound_cxt, last_created);
 		st->bound_ts = last_ts;
-		st->page_no = 1;
+
+		/*
+		 * If the whole page is at the new bound, the first page at it is
+		 * this one again: start the run at its second page.
+		 */
+		first_created = vapi_json_item_string(vapi_json_page_item(st->page, 0),
+											  "createdAt");
+		if (st->info.count >= st->page_size && first_created != NULL &&
+			vapi_parse_timestamp(first_created, &first_ts) &&
+			first_ts == last_ts)
+			st->page_no = 2;
+		else
+			st->page_no = 1;
 	}
 	else
 	{
@@ -1361,7 +1431,7 @@ vapi_start_page_request(VapiScanState *st)
 	if (st->first_request == NULL)
 		st->first_request = MemoryContextStrdup(st->runtime_cxt, st->next_path);
 	vapi_request_start(st->conn, st->http, "GET", st->next_path, NULL, 0,
-					   st->next_cxt);
+					   st->next_cxt, &st->stats);
 	st->prefetching = true;
 }
 
@@ -1417,8 +1487,7 @@ vapi_fetch_page(VapiScanState *st)
 		guess = vapi_raw_last_string(resp.body, resp.body_len, "createdAt");
 		if (guess != NULL && !(st->bound != NULL && strcmp(guess, st->bound) == 0))
 			vapi_start_guessed_request(st, guess);
-		else
-			guess = NULL;
+		guess = NULL;			/* the request itself is checked below */
 	}
 
 	oldcxt = MemoryContextSwitchTo(st->page_cxt);
@@ -1474,9 +1543,11 @@ vapi_fetch_page(VapiScanState *st)
 	 */
 	if (!st->done)
 	{
+		char	   *real_path;
+
 		vapi_advance_keyset(st);
-		if (guess != NULL && st->page_no == 1 && st->bound != NULL &&
-			strcmp(guess, st->bound) == 0)
+		real_path = vapi_next_list_request(st);
+		if (st->prefetching && strcmp(real_path, st->next_path) == 0)
 		{
 			/* The guess was right: its rows will need this filter. */
 			MemoryContextSwitchTo(st->next_cxt);
@@ -1491,6 +1562,7 @@ vapi_fetch_page(VapiScanState *st)
 			if (st->prefetch && st->limit < 0)
 				vapi_start_page_request(st);
 		}
+		pfree(real_path);
 	}
 	else if (st->prefetching)
 	{
@@ -1571,29 +1643,37 @@ vapi_set_next_filter(VapiScanState *st)
 /*
  * vapi_start_guessed_request
  *		Start the request for the page after the current one, assuming its
- *		keyset bound is "guess" (checked later by vapi_fetch_page).
+ *		keyset bound is "guess" (checked later by vapi_fetch_page).  Nothing
+ *		is started if the guess is not a timestamp.
  */
 static void
 vapi_start_guessed_request(VapiScanState *st, const char *guess)
 {
 	MemoryContext oldcxt;
 	char	   *saved_bound = st->bound;
+	int64		saved_bound_ts = st->bound_ts;
 	int			saved_page = st->page_no;
 	List	   *saved_seen = st->seen_at_bound;
+	int64		guess_ts;
+
+	if (!vapi_parse_timestamp(guess, &guess_ts))
+		return;
 
 	MemoryContextReset(st->next_cxt);
 	oldcxt = MemoryContextSwitchTo(st->next_cxt);
 	st->bound = pstrdup(guess);
+	st->bound_ts = guess_ts;
 	st->page_no = 1;
 	st->seen_at_bound = NIL;
 	st->next_path = vapi_next_list_request(st);
 	st->bound = saved_bound;
+	st->bound_ts = saved_bound_ts;
 	st->page_no = saved_page;
 	st->seen_at_bound = saved_seen;
 	MemoryContextSwitchTo(oldcxt);
 
 	vapi_request_start(st->conn, st->http, "GET", st->next_path, NULL, 0,
-					   st->next_cxt);
+					   st->next_cxt, &st->stats);
 	st->prefetching = true;
 }
 
@@ -1622,7 +1702,7 @@ vapi_fetch_lookup(VapiScanState *st)
 		if (st->first_request == NULL)
 			st->first_request = MemoryContextStrdup(st->runtime_cxt, path);
 		vapi_request_start(st->conn, st->http, "GET", path, NULL, 0,
-						   st->page_cxt);
+						   st->page_cxt, &st->stats);
 		vapi_request_finish(st->conn, st->http, "GET", path, NIL,
 							VAPI_REQ_ALLOW_404, &resp, &st->stats);
 		if (resp.status == 404)
@@ -1675,12 +1755,153 @@ vapi_in_id_list(List *ids, const char *id)
 }
 
 /*
+ * vapi_scan_error_callback
+ *		Error context of a scan: if its statement has already changed phone
+ *		numbers at Vapi (a DELETE or an INSERT ... SELECT whose scan fails
+ *		half-way), say so, since the API cannot roll them back.
+ */
+static void
+vapi_scan_error_callback(void *arg)
+{
+	VapiScanState *st = (VapiScanState *) arg;
+	char	   *what = vapi_xact_statement_writes(st->curcid);
+
+	if (what == NULL)
+		return;
+	errcontext("this statement had already applied changes at Vapi, which stay applied: %s",
+			   what);
+	/* if the statement did all the transaction did, that has been said */
+	if (vapi_xact_only_command(st->curcid))
+		vapi_xact_mark_reported();
+}
+
+/*
+ * vapi_scan_keep
+ *		Keep, by id, the parts of a phone number an UPDATE of the same
+ *		statement will need (see vapi_scan_keep_keys).
+ */
+static void
+vapi_scan_keep(VapiScanState *st, VapiItem *item, const char *id)
+{
+	VapiKeptObject *e;
+	bool		found;
+	MemoryContext oldcxt;
+
+	if (strlen(id) != VAPI_ID_LEN)
+		return;
+	e = hash_search(st->kept, id, HASH_ENTER, &found);
+	if (found)
+		return;
+	oldcxt = MemoryContextSwitchTo(st->scan_cxt);
+	e->object = vapi_json_item_subset(item, st->keep_keys);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * vapi_find_scan_walker
+ *		planstate_tree_walker callback of vapi_find_scan.
+ */
+static bool
+vapi_find_scan_walker(PlanState *ps, void *context)
+{
+	VapiFindScan *f = (VapiFindScan *) context;
+
+	if (ps == NULL)
+		return false;
+	if (IsA(ps, ForeignScanState) &&
+		((ForeignScanState *) ps)->fdwroutine != NULL &&
+		((ForeignScanState *) ps)->fdwroutine->IterateForeignScan == vapiIterateForeignScan &&
+		((Scan *) ps->plan)->scanrelid == f->scanrelid &&
+		((ForeignScanState *) ps)->fdw_state != NULL)
+	{
+		f->found = (ForeignScanState *) ps;
+		return true;
+	}
+	return planstate_tree_walker(ps, vapi_find_scan_walker, context);
+}
+
+/*
+ * vapi_scan_keep_keys
+ *		An UPDATE of a foreign table asks the scan below it (the one that
+ *		reads range table entry "scanrelid") to keep, for each row it
+ *		returns, the top-level fields "keys" of the phone number as
+ *		received: the UPDATE needs them whatever columns the table
+ *		declares (the provider, the objects a dotted key writes into).
+ *		Returns the scan, or NULL if there is none of ours.
+ */
+ForeignScanState *
+vapi_scan_keep_keys(PlanState *planstate, Index scanrelid, List *keys)
+{
+	VapiFindScan f;
+	VapiScanState *st;
+	HASHCTL		ctl;
+	MemoryContext oldcxt;
+
+	f.scanrelid = scanrelid;
+	f.found = NULL;
+	if (!vapi_find_scan_walker(planstate, &f))
+		return NULL;
+	st = (VapiScanState *) f.found->fdw_state;
+	if (st->scan_cxt == NULL)
+		return NULL;
+	oldcxt = MemoryContextSwitchTo(st->scan_cxt);
+	st->keep_keys = list_copy_deep(keys);
+	MemoryContextSwitchTo(oldcxt);
+	if (st->kept == NULL)
+	{
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = VAPI_ID_LEN + 1;
+		ctl.entrysize = sizeof(VapiKeptObject);
+		ctl.hcxt = st->scan_cxt;
+		st->kept = hash_create("vapi_fdw kept objects", 256, &ctl,
+							   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
+	return f.found;
+}
+
+/*
+ * vapi_scan_kept_object
+ *		The kept fields of the phone number with this id, as a jsonb
+ *		object, or NULL if the scan did not return it.
+ */
+Jsonb *
+vapi_scan_kept_object(ForeignScanState *node, const char *id)
+{
+	VapiScanState *st = (VapiScanState *) node->fdw_state;
+	VapiKeptObject *e;
+
+	if (st->kept == NULL || strlen(id) != VAPI_ID_LEN)
+		return NULL;
+	e = hash_search(st->kept, id, HASH_FIND, NULL);
+	return e != NULL ? e->object : NULL;
+}
+
+/*
  * vapi_scan_next
  *		Fill values[]/nulls[] with the next row; false at the end.
  *		Columns not retrieved are left as they are.
  */
 static bool
 vapi_scan_next(VapiScanState *st, Datum *values, bool *nulls)
+{
+	ErrorContextCallback errcb;
+	bool		found;
+
+	errcb.callback = vapi_scan_error_callback;
+	errcb.arg = st;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	found = vapi_scan_next_row(st, values, nulls);
+	error_context_stack = errcb.previous;
+	return found;
+}
+
+/*
+ * vapi_scan_next_row
+ *		The work of vapi_scan_next.
+ */
+static bool
+vapi_scan_next_row(VapiScanState *st, Datum *values, bool *nulls)
 {
 	if (!st->started)
 	{
@@ -1698,6 +1919,7 @@ vapi_scan_next(VapiScanState *st, Datum *values, bool *nulls)
 		if (st->page != NULL && st->next < st->info.count)
 		{
 			VapiItem   *item = vapi_json_page_item(st->page, st->next++);
+			const char *item_id = vapi_json_item_id(item);
 
 			/* Keep the transfer of the next page moving. */
 			if (st->prefetching && (st->next & 63) == 0)
@@ -1732,6 +1954,26 @@ vapi_scan_next(VapiScanState *st, Datum *values, bool *nulls)
 									id ? id : "(no id)")));
 				}
 			}
+
+			/* Created by this statement: it did not exist when it began. */
+			if (item_id != NULL &&
+				vapi_xact_created_by_command(item_id, st->curcid))
+				continue;
+
+			/* A lookup returns each phone number once. */
+			if (st->mode == VAPI_MODE_LOOKUP && item_id != NULL)
+			{
+				MemoryContext oldcxt;
+
+				if (vapi_in_id_list(st->returned_ids, item_id))
+					continue;
+				oldcxt = MemoryContextSwitchTo(st->bound_cxt);
+				st->returned_ids = lappend(st->returned_ids, pstrdup(item_id));
+				MemoryContextSwitchTo(oldcxt);
+			}
+
+			if (st->keep_keys != NIL && item_id != NULL)
+				vapi_scan_keep(st, item, item_id);
 
 			vapi_json_item_to_datums(item, st->columns, st->ncolumns,
 									 st->relname, values, nulls);
@@ -1795,6 +2037,7 @@ vapi_scan_reset(VapiScanState *st)
 	st->page_no = 1;
 	st->bound = NULL;
 	st->seen_at_bound = NIL;
+	st->returned_ids = NIL;
 	st->prev_first_id = NULL;
 	st->prev_last_id = NULL;
 }
@@ -1845,8 +2088,9 @@ vapiExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		ListCell   *fc;
 
 		if (es->analyze && st->first_request != NULL)
-			ExplainPropertyText("Vapi Request",
-								psprintf("GET %s", st->first_request), es);
+			ExplainPropertyList("Vapi Request",
+								list_make1(psprintf("GET %s", st->first_request)),
+								es);
 		else
 		{
 			List	   *requests = NIL;
@@ -1935,6 +2179,7 @@ vapi_sample_rows(Relation relation, int elevel, HeapTuple *rows,
 	st.mode = VAPI_MODE_LIST;
 	st.prefetch = true;		/* set from the server below */
 	st.limit = -1;
+	st.curcid = InvalidCommandId;
 	vapi_scan_init(&st, relation, relation->rd_rel->relowner, attrs,
 				   CurrentMemoryContext);
 	st.prefetch = vapi_connection_options(st.conn)->prefetch;

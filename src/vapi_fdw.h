@@ -36,6 +36,9 @@
 #define VAPI_PATH_LIST			"/v2/phone-number"
 #define VAPI_PATH_ITEM			"/phone-number"
 
+/* Length of a phone-number id (a UUID in its text form). */
+#define VAPI_ID_LEN				36
+
 /* Defaults and limits of the server options. */
 #define VAPI_DEFAULT_CONNECT_TIMEOUT_MS	10000
 #define VAPI_DEFAULT_TIMEOUT_MS			30000
@@ -76,9 +79,12 @@ typedef struct VapiColumn
 	int			npath;
 	char	   *key;			/* the path as written, for messages */
 	Oid			typid;
+	Oid			basetypid;		/* typid, or the base type of a domain */
 	int32		typmod;
 	FmgrInfo	typinput;		/* the type's input function */
 	Oid			typioparam;
+	void	   *domain_extra;	/* domain_check's cache */
+	MemoryContext cxt;			/* where the column map lives */
 } VapiColumn;
 
 /*
@@ -155,6 +161,7 @@ typedef struct VapiHttpResponse
 	int			attempts;		/* requests sent, retries included */
 	long		retry_after_ms; /* last Retry-After seen, -1 if none */
 	bool		gave_up_early;	/* a retry would pass statement_timeout */
+	long		gave_up_ms;		/* the wait that was not started */
 } VapiHttpResponse;
 
 extern void vapi_http_global_init(void);
@@ -179,6 +186,22 @@ typedef struct VapiConn VapiConn;
 /* Flags for vapi_request(). */
 #define VAPI_REQ_ALLOW_404		0x01	/* a 404 is an answer, not an error */
 
+/*
+ * What is known of the outcome of the last request sent, for writes whose
+ * request failed: did it change anything at Vapi?
+ */
+typedef enum VapiRequestOutcome
+{
+	VAPI_OUTCOME_NONE,			/* no request yet */
+	VAPI_OUTCOME_SENDING,		/* under way (or interrupted): unknown */
+	VAPI_OUTCOME_NOT_SENT,		/* could not connect: nothing reached the API */
+	VAPI_OUTCOME_REFUSED,		/* the API answered that it did not do it */
+	VAPI_OUTCOME_UNKNOWN,		/* no usable answer: it may have been done */
+	VAPI_OUTCOME_DONE			/* a 2xx answer (or an allowed 404) */
+} VapiRequestOutcome;
+
+extern VapiRequestOutcome vapi_last_request_outcome(void);
+
 extern VapiConn *vapi_get_connection(ForeignServer *server, Oid userid);
 extern bool vapi_has_own_user_mapping(Oid userid, Oid serverid);
 extern const VapiServerOptions *vapi_connection_options(VapiConn *conn);
@@ -191,7 +214,7 @@ extern VapiHttp *vapi_connection_acquire(VapiConn *conn, MemoryContext owner);
 extern void vapi_request_start(VapiConn *conn, VapiHttp *http,
 							   const char *method, const char *path_and_query,
 							   const char *body, size_t body_len,
-							   MemoryContext resp_cxt);
+							   MemoryContext resp_cxt, VapiStats *stats);
 extern void vapi_request_finish(VapiConn *conn, VapiHttp *http,
 								const char *method, const char *path_and_query,
 								List *redact, int flags,
@@ -275,6 +298,7 @@ extern char *vapi_deparse_list_request(const VapiListRequest *req);
 extern char *vapi_deparse_item_path(const char *id);
 extern char *vapi_format_timestamp(int64 ts, bool round_up);
 extern bool vapi_valid_id(const char *id);
+extern char *vapi_id_lower(const char *id);
 extern const char *vapi_time_param_name(int field, int op);
 extern void vapi_append_query_param(StringInfo buf, const char *name,
 									const char *value);
@@ -307,6 +331,7 @@ extern void vapi_json_item_to_datums(VapiItem *item, VapiColumn *columns,
 									 int ncolumns, const char *relname,
 									 Datum *values, bool *nulls);
 extern char *vapi_json_error_message(const char *buf, size_t len);
+extern Jsonb *vapi_json_item_subset(VapiItem *item, List *keys);
 
 /* A field of a request body: a key path and its value as JSON text. */
 typedef struct VapiBodyField
@@ -318,6 +343,19 @@ typedef struct VapiBodyField
 
 extern char *vapi_json_value_text(Datum value, Oid typid, const char *colname);
 extern char *vapi_json_build_body(Jsonb *base, List *drop, List *fields);
+
+/* ----------------------------------------------------------------
+ * xact.c: what the current transaction has changed at Vapi.
+ * ----------------------------------------------------------------
+ */
+extern void vapi_xact_init(void);
+extern void vapi_xact_write_begin(CmdType operation, CommandId cid);
+extern void vapi_xact_write_end(bool applied, const char *created_id);
+extern bool vapi_xact_created_by_command(const char *id, CommandId curcid);
+extern char *vapi_xact_statement_writes(CommandId cid);
+extern void vapi_xact_totals(int64 *applied, int64 *unknown, bool *pending);
+extern void vapi_xact_mark_reported(void);
+extern bool vapi_xact_only_command(CommandId cid);
 
 /* ----------------------------------------------------------------
  * import.c
@@ -360,6 +398,10 @@ extern struct TupleTableSlot *vapiExecForeignDelete(struct EState *estate,
 													struct TupleTableSlot *planSlot);
 extern void vapiEndForeignModify(struct EState *estate,
 								 struct ResultRelInfo *rinfo);
+extern void vapiBeginForeignInsert(struct ModifyTableState *mtstate,
+								   struct ResultRelInfo *rinfo);
+extern void vapiEndForeignInsert(struct EState *estate,
+								 struct ResultRelInfo *rinfo);
 extern int	vapiIsForeignRelUpdatable(Relation rel);
 struct ForeignScanState;
 extern bool vapiPlanDirectModify(PlannerInfo *root, struct ModifyTable *plan,
@@ -383,5 +425,11 @@ extern VapiColumn *vapi_build_columns(Relation rel, List *retrieved_attrs,
 									  int *ncolumns);
 struct ForeignScan;
 extern Oid	vapi_scan_userid(struct ForeignScan *fsplan, struct EState *estate);
+struct PlanState;
+extern struct ForeignScanState *vapi_scan_keep_keys(struct PlanState *planstate,
+													Index scanrelid,
+													List *keys);
+extern Jsonb *vapi_scan_kept_object(struct ForeignScanState *node,
+									const char *id);
 
 #endif							/* VAPI_FDW_H */
