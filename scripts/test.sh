@@ -14,7 +14,7 @@ vapi_install_deps
 vapi_make_tmp
 vapi_build_install
 vapi_start_mock --count 2500 --seed 1
-vapi_start_cluster
+vapi_start_cluster "max_prepared_transactions = 2"
 
 cd "$VAPI_ROOT"
 log "running the mock's own tests"
@@ -31,6 +31,16 @@ if [ -f regression.diffs ]; then
 	status=1
 fi
 
+# No shape tried may end a backend abnormally.
+crash_failed=0
+if grep -E "terminated by signal|was terminated by exception|PANIC:|server process .* exited with exit code [^0]" \
+	"$VAPI_TMP/server.log" >/dev/null 2>&1; then
+	echo "---- the server log shows a backend that ended abnormally ----"
+	grep -E "terminated by signal|was terminated by exception|PANIC:|exited with exit code" "$VAPI_TMP/server.log"
+	status=1
+	crash_failed=1
+fi
+
 # No test input or expected output may hold the key.
 key_failed=0
 if grep -rlF "$VAPI_MOCK_KEY" sql expected >/dev/null 2>&1; then
@@ -42,7 +52,7 @@ fi
 # A closing line any CI reader understands: regression and mock tests.
 passed=$(grep -cE '^(ok|test) .* ok ' "$VAPI_TMP/installcheck.out" || true)
 failed=$(grep -cE 'FAILED|^not ok' "$VAPI_TMP/installcheck.out" || true)
-failed=$((failed + key_failed))
+failed=$((failed + key_failed + crash_failed))
 mock_run=$(sed -n 's/^Ran \([0-9]*\) tests\{0,1\}.*/\1/p' "$VAPI_TMP/mock-tests.out")
 mock_failed=$(sed -n 's/^FAILED (\(failures\|errors\)=\([0-9]*\).*/\2/p' "$VAPI_TMP/mock-tests.out")
 mock_failed=${mock_failed:-0}

@@ -371,10 +371,21 @@ vapi_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_PRE_PREPARE:
 			if (ledger != NULL && (ledger->any_write || ledger->pending))
+			{
+				char	   *what;
+
+				vapi_ledger_settle_pending();
+				what = vapi_describe_counts(ledger->counts, 0, InvalidCommandId);
+				/* this error says it all: the rollback need not warn */
+				ledger->reported = ledger->changes;
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("cannot PREPARE a transaction that has changed phone numbers at Vapi"),
+						 what != NULL ?
+						 errdetail("The Vapi API applies each change at once and cannot roll it back later (this transaction: %s).",
+								   what) :
 						 errdetail("The Vapi API applies each change at once and cannot roll it back later.")));
+			}
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
