@@ -3,8 +3,11 @@
 #
 # Installs what is missing (Debian packages), builds the extension with
 # warnings as errors, starts a throwaway PostgreSQL cluster and the local
-# mock of the Vapi API on loopback, runs the pg_regress suite against them,
-# and stops both at the end, on failure too.  Safe to run again.
+# mock of the Vapi API on loopback, runs the mock's own tests, the
+# pg_regress suite and the differential test (generated queries over the
+# foreign tables compared with local copies) against them, checks the
+# server log for crashed backends, and stops both at the end, on failure
+# too.  Safe to run again.
 #
 # Usage: scripts/test.sh            (as root on Debian)
 
@@ -30,6 +33,21 @@ if [ -f regression.diffs ]; then
 	cat regression.diffs
 	status=1
 fi
+
+# The differential test: thousands of generated queries over the foreign
+# tables and over local copies of them must give the same answers, also
+# under injected faults and while numbers are created and deleted.
+log "running the differential test"
+diff_status=0
+/usr/bin/python3 test/difftest.py --seed 1 --queries 3000 --faults --churn \
+	2>&1 | tee "$VAPI_TMP/difftest.out" || diff_status=$?
+diff_passed=$(sed -n 's/^difftest: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$VAPI_TMP/difftest.out")
+diff_failed=$(sed -n 's/^difftest: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$VAPI_TMP/difftest.out")
+if [ -z "$diff_passed" ]; then
+	diff_passed=0
+	diff_failed=1
+fi
+[ "$diff_status" = 0 ] || { status=1; [ "$diff_failed" != 0 ] || diff_failed=1; }
 
 # No shape tried may end a backend abnormally.
 crash_failed=0
@@ -60,5 +78,5 @@ mock_failed=${mock_failed:-0}
 [ "$failed" = 0 ] || status=1
 # a suite that stopped early (pg_regress error) counts as a failure
 [ "$status" = 0 ] || [ "$((failed + mock_failed))" != 0 ] || failed=1
-echo "tests: $((passed + ${mock_run:-0} - mock_failed)) passed, $((failed + mock_failed)) failed"
+echo "tests: $((passed + ${mock_run:-0} - mock_failed + diff_passed)) passed, $((failed + mock_failed + diff_failed)) failed"
 exit $status

@@ -196,6 +196,10 @@ SELECT * FROM explain_lines('SELECT EXISTS (SELECT 1 FROM phone_numbers)', 'Vapi
 PREPARE lim(int) AS SELECT id FROM phone_numbers LIMIT $1;
 SELECT * FROM explain_lines('EXECUTE lim(1500)', 'Vapi (Requests|Pages)');
 DEALLOCATE lim;
+-- a bound known only at run time (an InitPlan) is shown as where it comes
+-- from, not percent-encoded
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT id FROM phone_numbers WHERE created_at > (SELECT max(created_at) - interval '1 day' FROM local_copy);
 -- EXPLAIN (FORMAT JSON) gives "Vapi Request" as a list, with or without ANALYZE
 CREATE FUNCTION request_shape(q text, with_analyze boolean) RETURNS text
 LANGUAGE plpgsql AS $$

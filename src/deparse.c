@@ -401,7 +401,9 @@ vapi_classify_qual(PlannerInfo *root, RelOptInfo *baserel,
  * vapi_append_query_param
  *		Append "name=value" to a query string being built in "buf", with a
  *		"?" or "&" separator as needed and the value percent-encoded
- *		(everything but RFC 3986 unreserved characters).
+ *		(everything but RFC 3986 unreserved characters).  EXPLAIN's
+ *		placeholder for a value known only at run time, "$(...)", is shown
+ *		as it is; it is never sent.
  */
 void
 vapi_append_query_param(StringInfo buf, const char *name, const char *value)
@@ -412,6 +414,13 @@ vapi_append_query_param(StringInfo buf, const char *name, const char *value)
 	appendStringInfoChar(buf, strchr(buf->data, '?') ? '&' : '?');
 	appendStringInfoString(buf, name);
 	appendStringInfoChar(buf, '=');
+
+	/* EXPLAIN's "$(expression)" for a value known only at run time */
+	if (value[0] == '$' && value[1] == '(')
+	{
+		appendStringInfoString(buf, value);
+		return;
+	}
 	for (p = (const unsigned char *) value; *p; p++)
 	{
 		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
