@@ -78,8 +78,10 @@ EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
 \! python3 test/mockctl.py requests --clear
 
 -- A rate limit that does not lift: an error saying so, never a short result.
+ALTER SERVER vapi OPTIONS (ADD max_retries '3');
 \! python3 test/mockctl.py fault '[{"match":"GET /v2/phone-number","skip":1,"times":0,"kind":"status","status":429,"retry_after":"0"}]'
 SELECT count(*) FROM phone_numbers;
+ALTER SERVER vapi OPTIONS (DROP max_retries);
 \! python3 test/mockctl.py faults-clear
 \! python3 test/mockctl.py count --match "GET /v2"
 \! python3 test/mockctl.py clear

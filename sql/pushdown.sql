@@ -89,7 +89,7 @@ SELECT count(*) AS requests,
        count(DISTINCT v) AS distinct_values,
        bool_and(v::timestamptz BETWEEN now() - interval '1 day' - interval '1 minute'
                                    AND now() - interval '1 day' + interval '1 minute') AS near_now
-  FROM (SELECT replace(substring(line from 'createdAtGt=([^&]*)'), '%3A', ':') AS v FROM sent) s;
+  FROM (SELECT replace(substring(line from 'createdAtGe=([^&]*)'), '%3A', ':') AS v FROM sent) s;
 DEALLOCATE recent;
 
 -- a parameter of a prepared statement, with a generic plan

@@ -27,7 +27,7 @@ SELECT count(*) FROM phone_numbers;
 SELECT elapsed_ms(:'t0') >= 900 AS waited_retry_after_date;
 \! python3 test/mockctl.py count --match "GET /v2"
 \! python3 test/mockctl.py clear
--- 502, 503, 504 and a cut connection are retried; a 500 is not
+-- 502, 503, 504 and a cut connection are retried; a 500 too, for a GET
 \! python3 test/mockctl.py fault '[{"match":"GET /v2/phone-number","kind":"status","status":502},{"match":"GET /v2/phone-number","skip":1,"kind":"status","status":503},{"match":"GET /v2/phone-number","skip":2,"kind":"status","status":504},{"match":"GET /v2/phone-number","skip":3,"kind":"cut"}]'
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT count(*) FROM phone_numbers;
 \! python3 test/mockctl.py clear
@@ -35,9 +35,12 @@ EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT count(*) FROM phone
 SELECT count(*) FROM phone_numbers;
 \! python3 test/mockctl.py count --match "GET /v2"
 \! python3 test/mockctl.py clear
--- retries run out: the error says how many attempts were made
+-- retries run out: the error says how many attempts were made (the count
+-- caps them here; by default the time budget of timeout_ms does)
+ALTER SERVER vapi OPTIONS (ADD max_retries '3');
 \! python3 test/mockctl.py fault '[{"match":"GET /v2/phone-number","kind":"status","status":503,"times":0}]'
 SELECT count(*) FROM phone_numbers;
+ALTER SERVER vapi OPTIONS (DROP max_retries);
 \! python3 test/mockctl.py faults-clear
 \! python3 test/mockctl.py count --match "GET /v2"
 \! python3 test/mockctl.py clear

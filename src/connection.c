@@ -45,6 +45,7 @@ struct VapiConn
 	char	   *api_key;
 	char	   *server_name;
 	bool		invalidated;
+	int			api_lacks;		/* VAPI_API_NO_*: what this deployment lacks */
 	uint32		server_hashvalue;
 	uint32		mapping_hashvalue;
 };
@@ -217,6 +218,7 @@ vapi_get_connection(ForeignServer *server, Oid userid)
 	entry->idle = NIL;
 	entry->busy = 0;
 	entry->invalidated = false;
+	entry->api_lacks = 0;
 	entry->server_hashvalue =
 		GetSysCacheHashValue1(FOREIGNSERVEROID,
 							  ObjectIdGetDatum(server->serverid));
@@ -258,6 +260,66 @@ const VapiServerOptions *
 vapi_connection_options(VapiConn *conn)
 {
 	return &conn->opts;
+}
+
+/*
+ * vapi_connection_api_lacks
+ *		What the deployment behind this connection was found to lack
+ *		(VAPI_API_NO_* flags), remembered until the server or user mapping
+ *		changes.
+ */
+int
+vapi_connection_api_lacks(VapiConn *conn)
+{
+	return conn->api_lacks;
+}
+
+/*
+ * vapi_connection_server_name
+ *		The name of the foreign server, for messages.
+ */
+const char *
+vapi_connection_server_name(VapiConn *conn)
+{
+	return conn->server_name;
+}
+
+/*
+ * vapi_cached_api_lacks
+ *		What an already open connection for this server and role found the
+ *		deployment to lack, without opening one (for EXPLAIN); 0 if none.
+ */
+int
+vapi_cached_api_lacks(Oid serverid, Oid userid)
+{
+	HeapTuple	tp;
+	Oid			umid;
+	VapiConn   *entry;
+
+	if (ConnectionHash == NULL)
+		return 0;
+	tp = SearchSysCache2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(userid),
+						 ObjectIdGetDatum(serverid));
+	if (!HeapTupleIsValid(tp))
+		tp = SearchSysCache2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(InvalidOid),
+							 ObjectIdGetDatum(serverid));
+	if (!HeapTupleIsValid(tp))
+		return 0;
+	umid = ((Form_pg_user_mapping) GETSTRUCT(tp))->oid;
+	ReleaseSysCache(tp);
+	entry = hash_search(ConnectionHash, &umid, HASH_FIND, NULL);
+	return entry != NULL && entry->cxt != NULL && !entry->invalidated ?
+		entry->api_lacks : 0;
+}
+
+/*
+ * vapi_connection_note_lack
+ *		Remember that the deployment lacks something (a VAPI_API_NO_* flag).
+ */
+void
+vapi_connection_note_lack(VapiConn *conn, int flag)
+{
+	conn->api_lacks |= flag;
 }
 
 /*
@@ -603,8 +665,6 @@ vapi_translate_outcome(VapiConn *conn, const char *method,
 					   const char *path_and_query, List *redact, int flags,
 					   VapiHttpResponse *resp, VapiStats *stats)
 {
-	char	   *attempts;
-
 	if (stats != NULL)
 	{
 		/* the first attempt was counted when the request was started */
@@ -623,6 +683,41 @@ vapi_translate_outcome(VapiConn *conn, const char *method,
 		last_outcome = VAPI_OUTCOME_DONE;
 	else
 		last_outcome = VAPI_OUTCOME_REFUSED;
+
+	/* Client errors the caller handles itself (a list request's fallbacks). */
+	if ((flags & VAPI_REQ_ALLOW_CLIENT_ERRORS) && resp->result == VAPI_HTTP_OK &&
+		(resp->status == 400 || resp->status == 404))
+		return;
+
+	vapi_raise_response(conn, method, path_and_query, redact, flags, resp);
+}
+
+/*
+ * vapi_is_json_answer
+ *		Does the answer say it is JSON (as Vapi's own answers, errors
+ *		included, are)?  An HTML page comes from something in front of
+ *		the API: a proxy, a firewall, a load balancer.
+ */
+static bool
+vapi_is_json_answer(const VapiHttpResponse *resp)
+{
+	return resp->content_type != NULL &&
+		(strncmp(resp->content_type, "application/json", 16) == 0 ||
+		 strstr(resp->content_type, "+json") != NULL);
+}
+
+/*
+ * vapi_raise_response
+ *		Raise the ERROR that describes a failed request (anything but a 2xx
+ *		answer, or a 404 with VAPI_REQ_ALLOW_404).  Returns if there is
+ *		nothing to raise.
+ */
+void
+vapi_raise_response(VapiConn *conn, const char *method,
+					const char *path_and_query, List *redact, int flags,
+					VapiHttpResponse *resp)
+{
+	char	   *attempts;
 
 	attempts = resp->attempts > 1 ?
 		psprintf(" (after %d attempts)", resp->attempts) : "";
@@ -672,7 +767,19 @@ vapi_translate_outcome(VapiConn *conn, const char *method,
 	if (resp->status == 404 && (flags & VAPI_REQ_ALLOW_404))
 		return;
 
-	if (resp->status == 429)
+	if ((resp->status == 403 || resp->status == 429) && !vapi_is_json_answer(resp))
+		ereport(ERROR,
+				(errcode(resp->status == 429 ? ERRCODE_CONFIGURATION_LIMIT_EXCEEDED :
+						 ERRCODE_FDW_ERROR),
+				 errmsg("a server in front of the Vapi API refused the request: HTTP %ld (%s)%s",
+						resp->status, vapi_reason_phrase(resp->status), attempts),
+				 errdetail_internal("The answer is not Vapi's JSON (Content-Type \"%s\"); %s",
+									resp->content_type ? vapi_redact(conn, resp->content_type) : "none",
+									vapi_remote_message(conn, resp, redact)),
+				 errhint("A proxy, firewall or load balancer answered, not Vapi: the API key was not judged.  Check the network path to \"%s\".",
+						 conn->opts.url),
+				 errcontext("Vapi request: %s %s", method, path_and_query)));
+	else if (resp->status == 429)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("Vapi API rate limit exceeded%s", attempts),
@@ -693,14 +800,26 @@ vapi_translate_outcome(VapiConn *conn, const char *method,
 				 errhint("Check the url option of server \"%s\".", conn->server_name),
 				 errcontext("Vapi request: %s %s", method, path_and_query)));
 	else if (resp->status == 401 || resp->status == 403)
+	{
+		/* a key of the other region is a bad key here */
+		const char *other = NULL;
+
+		if (strcmp(conn->opts.url, VAPI_DEFAULT_URL) == 0)
+			other = VAPI_EU_URL;
+		else if (strcmp(conn->opts.url, VAPI_EU_URL) == 0)
+			other = VAPI_DEFAULT_URL;
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("Vapi API rejected the API key: HTTP %ld (%s)",
 						resp->status, vapi_reason_phrase(resp->status)),
 				 errdetail_internal("%s", vapi_remote_message(conn, resp, redact)),
+				 other != NULL ?
+				 errhint("Check the api_key option of the user mapping for server \"%s\".  A key of an organisation in the other region is refused here: such an organisation needs url '%s' on the server.",
+						 conn->server_name, other) :
 				 errhint("Check the api_key option of the user mapping for server \"%s\".",
 						 conn->server_name),
 				 errcontext("Vapi request: %s %s", method, path_and_query)));
+	}
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),

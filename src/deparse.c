@@ -440,11 +440,14 @@ vapi_append_query_param(StringInfo buf, const char *name, const char *value)
  * vapi_deparse_list_request
  *		The path and query string of one page of the list endpoint.
  *
- * Scans page through GET /v2/phone-number ordered by createdAt, keyset-
- * paged: each page after the first starts at the createdAt where the one
- * before ended (the executor folds that bound into "time"), and "page" is
- * only used to step through a run of more equal timestamps than fit on one
- * page.
+ * Scans page through GET /v2/phone-number ordered by createdAt (the
+ * default sort key: sortBy is never sent, older deployments refuse it),
+ * keyset-paged: each page after the first starts at the millisecond where
+ * the one before ended (the executor folds that bound into "time"), and
+ * "page" is only used to step through a run of more numbers in one
+ * millisecond than fit on one page.  A deployment without v2 is listed
+ * through GET /phone-number (v1), which takes only limit and the time
+ * filters.
  */
 char *
 vapi_deparse_list_request(const VapiListRequest *req)
@@ -455,18 +458,29 @@ vapi_deparse_list_request(const VapiListRequest *req)
 	int			op;
 
 	initStringInfo(&buf);
-	appendStringInfoString(&buf, VAPI_PATH_LIST);
-	vapi_append_query_param(&buf, "sortBy", "createdAt");
-	vapi_append_query_param(&buf, "sortOrder", req->ascending ? "ASC" : "DESC");
-	snprintf(num, sizeof(num), "%d", req->limit);
-	vapi_append_query_param(&buf, "limit", num);
-	if (req->page > 1)
+	if (req->v1)
 	{
-		snprintf(num, sizeof(num), "%d", req->page);
-		vapi_append_query_param(&buf, "page", num);
+		/* v1: newest first, limit and the time filters only */
+		appendStringInfoString(&buf, VAPI_PATH_ITEM);
+		snprintf(num, sizeof(num), "%d", req->limit);
+		vapi_append_query_param(&buf, "limit", num);
 	}
-	if (req->search != NULL)
-		vapi_append_query_param(&buf, "search", req->search);
+	else
+	{
+		appendStringInfoString(&buf, VAPI_PATH_LIST);
+		if (req->send_sort_order)
+			vapi_append_query_param(&buf, "sortOrder",
+									req->ascending ? "ASC" : "DESC");
+		snprintf(num, sizeof(num), "%d", req->limit);
+		vapi_append_query_param(&buf, "limit", num);
+		if (req->page > 1)
+		{
+			snprintf(num, sizeof(num), "%d", req->page);
+			vapi_append_query_param(&buf, "page", num);
+		}
+		if (req->search != NULL)
+			vapi_append_query_param(&buf, "search", req->search);
+	}
 	for (field = 0; field < VAPI_NFIELDS; field++)
 		for (op = 0; op < VAPI_NOPS; op++)
 			if (req->time[field][op] != NULL)
@@ -526,6 +540,32 @@ vapi_deparse_item_path(const char *id)
 {
 	Assert(vapi_valid_id(id));
 	return psprintf("%s/%s", VAPI_PATH_ITEM, id);
+}
+
+/*
+ * vapi_ms_floor
+ *		The start of the millisecond holding "ts" (microseconds).
+ */
+int64
+vapi_ms_floor(int64 ts)
+{
+	int64		ms = ts / 1000;
+
+	if (ts % 1000 != 0 && ts < 0)
+		ms -= 1;
+	return ms * 1000;
+}
+
+/*
+ * vapi_ms_ceil
+ *		The first millisecond boundary at or after "ts".
+ */
+int64
+vapi_ms_ceil(int64 ts)
+{
+	int64		f = vapi_ms_floor(ts);
+
+	return f == ts ? f : f + 1000;
 }
 
 /*

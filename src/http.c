@@ -363,6 +363,7 @@ vapi_http_finish(VapiHttp *http, VapiHttpResponse *resp)
 {
 	const VapiHttpRequest *req = &http->req;
 	int			attempt = 0;
+	TimestampTz first = GetCurrentTimestamp();
 
 	Assert(http->pending);
 	memset(resp, 0, sizeof(VapiHttpResponse));
@@ -382,8 +383,12 @@ vapi_http_finish(VapiHttp *http, VapiHttpResponse *resp)
 
 		delay = vapi_http_backoff_ms(attempt, resp->retry_after_ms);
 
-		/* Never wait longer than one request may take. */
-		if (delay > req->timeout_ms)
+		/*
+		 * The retries of a request share one budget of time: its attempts
+		 * and waits together never take longer than timeout_ms.
+		 */
+		if (TimestampDifferenceMilliseconds(first, GetCurrentTimestamp()) + delay >
+			req->timeout_ms)
 		{
 			resp->gave_up_early = true;
 			resp->gave_up_ms = delay;
@@ -435,6 +440,9 @@ vapi_http_should_retry(const VapiHttpRequest *req,
 		case VAPI_HTTP_OK:
 			if (!req->retry_safe)
 				return false;
+			/* a 500 may be passing; only a read is sure to be harmless again */
+			if (resp->status == 500)
+				return strcmp(req->method, "GET") == 0;
 			return resp->status == 429 || resp->status == 502 ||
 				resp->status == 503 || resp->status == 504;
 		case VAPI_HTTP_CONNECT_FAILED:

@@ -417,6 +417,9 @@ vapi_json_parse_page(const char *buf, size_t len, MemoryContext cxt,
 	info->has_next_page = -1;
 	info->total_items = -1;
 	info->current_page = -1;
+	info->beyond_retention = -1;
+	info->has_applied_created_ge = false;
+	info->applied_created_ge = 0;
 
 	if (json_object_is_type(root, json_type_array))
 		results = root;
@@ -446,6 +449,14 @@ vapi_json_parse_page(const char *buf, size_t len, MemoryContext cxt,
 			if (json_object_object_get_ex(meta, "currentPage", &v) &&
 				json_object_is_type(v, json_type_int))
 				info->current_page = json_object_get_int64(v);
+			if (json_object_object_get_ex(meta, "itemsBeyondRetention", &v) &&
+				json_object_is_type(v, json_type_boolean))
+				info->beyond_retention = json_object_get_boolean(v) ? 1 : 0;
+			if (json_object_object_get_ex(meta, "createdAtGe", &v) &&
+				json_object_is_type(v, json_type_string) &&
+				vapi_parse_timestamp(json_object_get_string(v),
+									 &info->applied_created_ge))
+				info->has_applied_created_ge = true;
 		}
 	}
 	else

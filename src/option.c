@@ -36,6 +36,7 @@ typedef enum VapiOptionType
 	VAPI_OPT_URL,
 	VAPI_OPT_INT,
 	VAPI_OPT_BOOL,
+	VAPI_OPT_RETENTION,			/* warning | error */
 	VAPI_OPT_SECRET,
 	VAPI_OPT_KEY
 } VapiOptionType;
@@ -53,11 +54,12 @@ static const VapiOption vapi_options[] = {
 	{"url", ForeignServerRelationId, VAPI_OPT_URL, 0, 0},
 	{"connect_timeout_ms", ForeignServerRelationId, VAPI_OPT_INT, 1, 600000},
 	{"timeout_ms", ForeignServerRelationId, VAPI_OPT_INT, 1, 3600000},
-	{"max_retries", ForeignServerRelationId, VAPI_OPT_INT, 0, 10},
+	{"max_retries", ForeignServerRelationId, VAPI_OPT_INT, 0, 100},
 	{"page_size", ForeignServerRelationId, VAPI_OPT_INT, 1, VAPI_MAX_PAGE_SIZE},
 	{"max_response_bytes", ForeignServerRelationId, VAPI_OPT_INT,
 	1024, INT64CONST(1073741824)},
 	{"prefetch", ForeignServerRelationId, VAPI_OPT_BOOL, 0, 0},
+	{"beyond_retention", ForeignServerRelationId, VAPI_OPT_RETENTION, 0, 0},
 	{"api_key", UserMappingRelationId, VAPI_OPT_SECRET, 0, 0},
 	{"key", AttributeRelationId, VAPI_OPT_KEY, 0, 0},
 	{NULL, InvalidOid, 0, 0, 0}
@@ -287,6 +289,16 @@ vapi_check_value(const VapiOption *opt, const char *value)
 				break;
 			}
 
+		case VAPI_OPT_RETENTION:
+			if (strcmp(value, "warning") != 0 && strcmp(value, "error") != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid value for option \"%s\": \"%s\"",
+								opt->name, value),
+						 errdetail("\"%s\" must be \"warning\" or \"error\".",
+								   opt->name)));
+			break;
+
 		case VAPI_OPT_URL:
 			if (!vapi_http_url_is_valid(value, &why))
 				ereport(ERROR,
@@ -349,6 +361,7 @@ vapi_get_server_options(ForeignServer *server, VapiServerOptions *opts)
 	opts->page_size = VAPI_DEFAULT_PAGE_SIZE;
 	opts->max_response_bytes = VAPI_DEFAULT_MAX_RESPONSE_BYTES;
 	opts->prefetch = true;
+	opts->beyond_retention_error = false;
 
 	foreach(lc, server->options)
 	{
@@ -378,6 +391,8 @@ vapi_get_server_options(ForeignServer *server, VapiServerOptions *opts)
 			opts->max_response_bytes = v;
 		else if (strcmp(def->defname, "prefetch") == 0)
 			(void) parse_bool(value, &opts->prefetch);
+		else if (strcmp(def->defname, "beyond_retention") == 0)
+			opts->beyond_retention_error = strcmp(value, "error") == 0;
 	}
 
 	/* Store the base URL without a trailing slash. */

@@ -179,6 +179,18 @@ typedef struct VapiScanState
 	/* a statement does not see the numbers it created itself */
 	CommandId	curcid;			/* of the scan's snapshot */
 
+	/* the limit and page of the request built last, in flight, current */
+	int			built_limit;
+	int			built_page;
+	int			next_req_limit;
+	int			next_req_page;
+	int			req_limit;
+	int			req_page;
+	bool		reordered;		/* the server's order was not the one asked */
+	bool		skip_bound_ms;	/* the next page starts before the bound's ms */
+	bool		warned_retention;
+	int			explain_lacks;	/* for EXPLAIN without a connection */
+
 	/* lookups: the ids returned already (an id is returned once) */
 	List	   *returned_ids;
 
@@ -261,6 +273,12 @@ static bool vapi_find_scan_walker(PlanState *ps, void *context);
 static char *vapi_next_list_request(VapiScanState *st);
 static void vapi_advance_keyset(VapiScanState *st);
 static void vapi_fetch_page(VapiScanState *st);
+static int	vapi_lacking_param(const VapiHttpResponse *resp, const char *path);
+static bool vapi_list_fallback(VapiScanState *st, const VapiHttpResponse *resp,
+							   const char *path);
+static void vapi_check_page_order(VapiScanState *st);
+static void vapi_check_retention(VapiScanState *st);
+static char *vapi_format_unix_us(int64 us);
 static bool vapi_fetch_lookup(VapiScanState *st);
 static void vapi_request_error_callback(void *arg);
 static void vapi_check_json_content_type(VapiScanState *st,
@@ -1107,15 +1125,12 @@ vapi_scan_start(VapiScanState *st, List *dpcontext, bool useprefix,
 
 			if (kind == VAPI_QUAL_TIME)
 			{
-				if (strategy == BTLessStrategyNumber)
+				/* every bound is sent as createdAtGe / createdAtLt */
+				if (strategy != BTGreaterStrategyNumber &&
+					strategy != BTGreaterEqualStrategyNumber)
 					placeholder[field][VAPI_OP_LT] = text;
-				else if (strategy == BTLessEqualStrategyNumber ||
-						 strategy == BTEqualStrategyNumber)
-					placeholder[field][VAPI_OP_LE] = text;
-				if (strategy == BTGreaterStrategyNumber)
-					placeholder[field][VAPI_OP_GT] = text;
-				else if (strategy == BTGreaterEqualStrategyNumber ||
-						 strategy == BTEqualStrategyNumber)
+				if (strategy != BTLessStrategyNumber &&
+					strategy != BTLessEqualStrategyNumber)
 					placeholder[field][VAPI_OP_GE] = text;
 			}
 			else
@@ -1231,15 +1246,37 @@ vapi_scan_start(VapiScanState *st, List *dpcontext, bool useprefix,
 	{
 		int			op;
 
-		/* Gt and Le round down, Ge and Lt up: the same rows, exactly. */
+		/*
+		 * The API prints milliseconds, but may store and compare finer
+		 * values.  A number the table shows at millisecond m was stored in
+		 * [m, m + 1 ms), so every bound becomes a millisecond boundary sent
+		 * as createdAtGe (lower) or createdAtLt (upper): "> x" is ">= the
+		 * next millisecond after x's", "<= x" is "< the millisecond after
+		 * x's", ">= x" and "< x" round up.  That selects exactly the rows
+		 * the local filter keeps, at any stored precision.
+		 */
 		if (lower_op[field] >= 0)
-			st->time[field][lower_op[field]] =
-				vapi_format_timestamp(lower_ts[field],
-									  lower_op[field] == VAPI_OP_GE);
+		{
+			int64		ge = lower_op[field] == VAPI_OP_GT ?
+				vapi_ms_floor(lower_ts[field]) + 1000 :
+				vapi_ms_ceil(lower_ts[field]);
+
+			st->time[field][VAPI_OP_GE] = vapi_format_timestamp(ge, false);
+			lower_ts[field] = ge;
+		}
 		if (upper_op[field] >= 0)
-			st->time[field][upper_op[field]] =
-				vapi_format_timestamp(upper_ts[field],
-									  upper_op[field] == VAPI_OP_LT);
+		{
+			int64		lt = upper_op[field] == VAPI_OP_LT ?
+				vapi_ms_ceil(upper_ts[field]) :
+				vapi_ms_floor(upper_ts[field]) + 1000;
+
+			st->time[field][VAPI_OP_LT] = vapi_format_timestamp(lt, false);
+			upper_ts[field] = lt;
+		}
+		/* an empty range: nothing to send */
+		if (lower_op[field] >= 0 && upper_op[field] >= 0 &&
+			lower_ts[field] >= upper_ts[field])
+			st->empty = true;
 		for (op = 0; op < VAPI_NOPS; op++)
 			if (st->time[field][op] == NULL && placeholder[field][op] != NULL)
 				st->time[field][op] = placeholder[field][op];
@@ -1278,9 +1315,13 @@ static char *
 vapi_next_list_request(VapiScanState *st)
 {
 	VapiListRequest req;
-	int			slot = st->ascending ? VAPI_OP_GE : VAPI_OP_LE;
+	int			slot = st->ascending ? VAPI_OP_GE : VAPI_OP_LT;
+	int			lacks = st->conn != NULL ? vapi_connection_api_lacks(st->conn) :
+		st->explain_lacks;
 
 	memset(&req, 0, sizeof(req));
+	req.v1 = (lacks & VAPI_API_NO_V2) != 0;
+	req.send_sort_order = (lacks & VAPI_API_NO_SORT_ORDER) == 0;
 	req.limit = st->page_size;
 	if (st->limit >= 0)
 	{
@@ -1292,19 +1333,44 @@ vapi_next_list_request(VapiScanState *st)
 	}
 	req.page = st->page_no;
 	req.ascending = st->ascending;
-	req.search = st->search;
+	req.search = (lacks & (VAPI_API_NO_SEARCH | VAPI_API_NO_V2)) ? NULL :
+		st->search;
 	memcpy(req.time, st->time, sizeof(req.time));
 
+	if (req.v1 && st->ascending)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("this deployment of the Vapi API cannot list phone numbers oldest first"),
+				 errdetail("It has no GET /v2/phone-number, and GET /phone-number lists newest first only."),
+				 errhint("Leave out ORDER BY created_at ASC (or sort a subquery's rows).")));
+	if (req.page > 1 && (lacks & (VAPI_API_NO_PAGE | VAPI_API_NO_V2)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("more phone numbers were created in one millisecond than fit on a page, and this deployment of the Vapi API cannot page through them"),
+				 errdetail("The deployment takes no \"page\" parameter."),
+				 errhint("Raise page_size on the server (at most 1000).")));
+
+	/*
+	 * The keyset bound: the millisecond where the previous page ended.
+	 * Descending, "createdAtLt" the millisecond after it (numbers stored
+	 * later within that millisecond are not lost); ascending,
+	 * "createdAtGe" it.  The rows of that millisecond already returned are
+	 * dropped by id.
+	 */
 	if (st->bound != NULL)
 	{
 		const char *mine = req.time[VAPI_FIELD_CREATED][slot];
+		int64		key = st->ascending ? st->bound_ts :
+			st->skip_bound_ms ? st->bound_ts : st->bound_ts + 1000;
 		int64		ts;
 
 		if (mine == NULL || mine[0] == '$' ||
 			!vapi_parse_timestamp(mine, &ts) ||
-			(st->ascending ? st->bound_ts > ts : st->bound_ts < ts))
-			req.time[VAPI_FIELD_CREATED][slot] = st->bound;
+			(st->ascending ? key > ts : key < ts))
+			req.time[VAPI_FIELD_CREATED][slot] = vapi_format_unix_us(key);
 	}
+	st->built_limit = req.limit;
+	st->built_page = req.page;
 	return vapi_deparse_list_request(&req);
 }
 
@@ -1337,12 +1403,24 @@ vapi_check_json_content_type(VapiScanState *st, VapiHttpResponse *resp)
 }
 
 /*
+ * vapi_format_unix_us
+ *		A time parsed from the API (microseconds since the Unix epoch, as
+ *		vapi_parse_timestamp gives) in the API's format.
+ */
+static char *
+vapi_format_unix_us(int64 us)
+{
+	return vapi_format_timestamp(us - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) *
+								 USECS_PER_DAY, false);
+}
+
+/*
  * vapi_advance_keyset
  *		Work out the request after the current page: move the keyset bound
- *		to the createdAt of the page's last row and remember the ids at that
- *		instant, so that the next page (which starts at it again) does not
- *		return them twice.  Called once the page has been returned, before
- *		it is freed.
+ *		to the millisecond of the page's last row and remember the ids in
+ *		that millisecond, so that the next page (which starts at it again)
+ *		does not return them twice.  Called once the page has been
+ *		returned, before it is freed.
  */
 static void
 vapi_advance_keyset(VapiScanState *st)
@@ -1363,6 +1441,7 @@ vapi_advance_keyset(VapiScanState *st)
 		st->page_no++;
 		return;
 	}
+	last_ts = vapi_ms_floor(last_ts);
 
 	if (st->bound == NULL || last_ts != st->bound_ts)
 	{
@@ -1375,25 +1454,36 @@ vapi_advance_keyset(VapiScanState *st)
 		st->bound_ts = last_ts;
 
 		/*
-		 * If the whole page is at the new bound, the first page at it is
-		 * this one again: start the run at its second page.
+		 * If the whole page is in the new bound's millisecond, the first
+		 * page at it is this one again: start the run at its second page.
 		 */
 		first_created = vapi_json_item_string(vapi_json_page_item(st->page, 0),
 											  "createdAt");
-		if (st->info.count >= st->page_size && first_created != NULL &&
+		st->page_no = 1;
+		st->skip_bound_ms = false;
+		if (first_created != NULL &&
 			vapi_parse_timestamp(first_created, &first_ts) &&
-			first_ts == last_ts)
-			st->page_no = 2;
-		else
-			st->page_no = 1;
+			vapi_ms_floor(first_ts) == last_ts)
+		{
+			/*
+			 * v1 cannot page within a millisecond; a short page there means
+			 * the millisecond is exhausted, so the next page starts before
+			 * it.
+			 */
+			if ((vapi_connection_api_lacks(st->conn) & VAPI_API_NO_V2) &&
+				st->info.count < st->req_limit)
+				st->skip_bound_ms = true;
+			else
+				st->page_no = 2;
+		}
 	}
 	else
 	{
-		/* A run of equal timestamps longer than a page: step through it. */
+		/* A run in one millisecond longer than a page: step through it. */
 		st->page_no++;
 	}
 
-	/* The ids at the bound, from the end of the page backwards. */
+	/* The ids in the bound's millisecond, from the end of the page back. */
 	oldcxt = MemoryContextSwitchTo(st->bound_cxt);
 	for (i = st->info.count - 1; i >= 0; i--)
 	{
@@ -1403,7 +1493,7 @@ vapi_advance_keyset(VapiScanState *st)
 		int64		ts;
 
 		if (created == NULL || !vapi_parse_timestamp(created, &ts) ||
-			ts != st->bound_ts)
+			vapi_ms_floor(ts) != st->bound_ts)
 			break;
 		if (id != NULL && !vapi_seen(st, id))
 			st->seen_at_bound = lappend(st->seen_at_bound, pstrdup(id));
@@ -1425,6 +1515,8 @@ vapi_start_page_request(VapiScanState *st)
 	MemoryContextReset(st->next_cxt);
 	oldcxt = MemoryContextSwitchTo(st->next_cxt);
 	st->next_path = vapi_next_list_request(st);
+	st->next_req_limit = st->built_limit;
+	st->next_req_page = st->built_page;
 	vapi_set_next_filter(st);
 	MemoryContextSwitchTo(oldcxt);
 
@@ -1436,11 +1528,177 @@ vapi_start_page_request(VapiScanState *st)
 }
 
 /*
+ * vapi_lacking_param
+ *		Does the answer (a 400) say the deployment does not know a
+ *		parameter that the request sent and that the scan can do without?
+ *		Returns its VAPI_API_NO_* flag, or 0.
+ */
+static int
+vapi_lacking_param(const VapiHttpResponse *resp, const char *path)
+{
+	static const struct
+	{
+		const char *param;
+		int			flag;
+	}			optional[] = {
+		{"sortOrder", VAPI_API_NO_SORT_ORDER},
+		{"search", VAPI_API_NO_SEARCH},
+		{"page", VAPI_API_NO_PAGE},
+	};
+	char	   *msg = vapi_json_error_message(resp->body, resp->body_len);
+	int			i;
+
+	if (msg == NULL)
+		return 0;
+	for (i = 0; i < lengthof(optional); i++)
+	{
+		char	   *said = psprintf("property %s should not exist", optional[i].param);
+		char	   *sent = psprintf("%s=", optional[i].param);
+
+		if (strstr(msg, said) != NULL &&
+			(strstr(path, psprintf("?%s", sent)) != NULL ||
+			 strstr(path, psprintf("&%s", sent)) != NULL))
+			return optional[i].flag;
+	}
+	return 0;
+}
+
+/*
+ * vapi_list_fallback
+ *		A list request got a 400 or a 404: is it one this deployment gives
+ *		because it lacks something the scan can do without?  Then remember
+ *		that for the connection (later requests leave it out) and return
+ *		true: the request is to be sent again.  v2 answering 404 (or a 400
+ *		naming the path) means a deployment from before v2: list through
+ *		v1.
+ */
+static bool
+vapi_list_fallback(VapiScanState *st, const VapiHttpResponse *resp,
+				   const char *path)
+{
+	int			lacks = vapi_connection_api_lacks(st->conn);
+	int			flag = 0;
+
+	if (lacks & VAPI_API_NO_V2)
+		return false;
+	if (resp->status == 404)
+		flag = VAPI_API_NO_V2;
+	else if (resp->status == 400)
+	{
+		char	   *msg = vapi_json_error_message(resp->body, resp->body_len);
+
+		flag = vapi_lacking_param(resp, path);
+		if (flag == 0 && msg != NULL && strstr(msg, VAPI_PATH_LIST) != NULL)
+			flag = VAPI_API_NO_V2;
+	}
+	if (flag == 0 || (lacks & flag))
+		return false;
+	vapi_connection_note_lack(st->conn, flag);
+	return true;
+}
+
+/*
+ * vapi_check_page_order
+ *		Are the page's rows in the order asked for, within the page and
+ *		against the previous bound?  If not, and nothing relies on the order
+ *		yet (the first page of a scan whose plan does not need it), the
+ *		scan goes on in the order the server really uses; otherwise ERROR:
+ *		rows in a wrong order would be lost or returned twice by the keyset.
+ */
+static void
+vapi_check_page_order(VapiScanState *st)
+{
+	int64		prev;
+	bool		have_prev = false;
+	const char *prev_id = NULL;
+	int			i;
+
+	if (st->bound != NULL)
+	{
+		/* descending: before the bound's millisecond ends; ascending: in it or after */
+		prev = st->ascending ? st->bound_ts : st->bound_ts + 999;
+		have_prev = true;
+	}
+	for (i = 0; i < st->info.count; i++)
+	{
+		VapiItem   *item = vapi_json_page_item(st->page, i);
+		const char *created = vapi_json_item_string(item, "createdAt");
+		int64		ts;
+
+		if (created == NULL || !vapi_parse_timestamp(created, &ts))
+			continue;
+		if (have_prev && (st->ascending ? ts < prev : ts > prev))
+		{
+			const char *id = vapi_json_item_id(item);
+
+			/* the first page of a scan free to take any order: follow it */
+			if (st->bound == NULL && st->page_no == 1 && !st->sorted &&
+				!st->reordered && i > 0)
+			{
+				st->ascending = !st->ascending;
+				st->reordered = true;
+				vapi_check_page_order(st);
+				return;
+			}
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("Vapi API returned phone numbers out of the order asked for"),
+					 errdetail("Asked for createdAt %s; phone number \"%s\" (createdAt %s) came after %s.",
+							   st->ascending ? "ascending" : "descending",
+							   id ? id : "(no id)", created,
+							   prev_id ? psprintf("phone number \"%s\"", prev_id) :
+							   "the previous page"),
+					 errhint("The server may ignore sortOrder; a query that needs no order by created_at can still be answered.")));
+		}
+		prev = ts;
+		prev_id = vapi_json_item_id(item);
+		have_prev = true;
+	}
+}
+
+/*
+ * vapi_check_retention
+ *		Does the page's metadata say the answer is cut short by the
+ *		organisation's data-retention window (itemsBeyondRetention, or a
+ *		createdAtGe applied that is later than the one asked for)?  Then a
+ *		WARNING, once per scan, or an ERROR with beyond_retention 'error'.
+ */
+static void
+vapi_check_retention(VapiScanState *st)
+{
+	const char *asked = st->time[VAPI_FIELD_CREATED][VAPI_OP_GE];
+	int64		asked_ts;
+	bool		narrower = false;
+
+	if (st->warned_retention)
+		return;
+	if (st->info.has_applied_created_ge)
+		narrower = asked == NULL || asked[0] == '$' ||
+			!vapi_parse_timestamp(asked, &asked_ts) ||
+			st->info.applied_created_ge > asked_ts;
+	if (st->info.beyond_retention != 1 && !narrower)
+		return;
+	st->warned_retention = true;
+	ereport(vapi_connection_options(st->conn)->beyond_retention_error ? ERROR : WARNING,
+			(errcode(ERRCODE_WARNING),
+			 errmsg("the answer of foreign table \"%s\" is limited by the organisation's data-retention window",
+					st->relname),
+			 st->info.has_applied_created_ge ?
+			 errdetail("The Vapi API left out phone numbers created before %s%s.",
+					   vapi_format_unix_us(st->info.applied_created_ge),
+					   st->info.beyond_retention == 1 ?
+					   " (metadata.itemsBeyondRetention), and some exist" : "") :
+			 errdetail("The Vapi API says some matching phone numbers are beyond the window (metadata.itemsBeyondRetention)."),
+			 errhint("Set beyond_retention 'error' on server \"%s\" to make this an error.",
+					 vapi_connection_server_name(st->conn))));
+}
+
+/*
  * vapi_fetch_page
  *		Make the next list page the current one: wait for its request
- *		(started in advance, or now), parse it, decide whether another page
- *		follows, and if so start requesting it at once, so that the network
- *		works while this page's rows are returned.
+ *		(started in advance, or now), parse and check it, decide whether
+ *		another page follows, and if so start requesting it at once, so
+ *		that the network works while this page's rows are returned.
  */
 static void
 vapi_fetch_page(VapiScanState *st)
@@ -1450,17 +1708,25 @@ vapi_fetch_page(VapiScanState *st)
 	MemoryContext oldcxt;
 	MemoryContext swap;
 	int			n;
-	int			per_page;
+	bool		more;
 	const char *first_id;
 	const char *last_id;
 	char	   *guess;
 	char	   *path;
 
-	if (!st->prefetching)
-		vapi_start_page_request(st);
-	st->prefetching = false;
-	vapi_request_finish(st->conn, st->http, "GET", st->next_path, NIL, 0,
-						&resp, &st->stats);
+	for (;;)
+	{
+		if (!st->prefetching)
+			vapi_start_page_request(st);
+		st->prefetching = false;
+		vapi_request_finish(st->conn, st->http, "GET", st->next_path, NIL,
+							VAPI_REQ_ALLOW_CLIENT_ERRORS, &resp, &st->stats);
+		if (resp.status != 400 && resp.status != 404)
+			break;
+		/* a deployment lacking what was sent: remember, and ask again */
+		if (!vapi_list_fallback(st, &resp, st->next_path))
+			vapi_raise_response(st->conn, "GET", st->next_path, NIL, 0, &resp);
+	}
 
 	/* The page just received becomes the current one. */
 	MemoryContextReset(st->page_cxt);
@@ -1472,13 +1738,16 @@ vapi_fetch_page(VapiScanState *st)
 	st->filter = st->next_filter;
 	st->filter_ts = st->next_filter_ts;
 	st->filter_ids = st->next_filter_ids;
+	st->req_limit = st->next_req_limit;
+	st->req_page = st->next_req_page;
 	path = st->next_path;
 
 	/*
 	 * Guess the next request from the raw answer, and send it before this
 	 * page is parsed, so that parsing overlaps the network: the bound is
-	 * the last createdAt on the page.  The guess is checked once the page
-	 * is parsed, and a wrong one is abandoned for the right request.
+	 * the last createdAt on the page.  Once the page is parsed and checked,
+	 * the request really needed is compared with the one sent, and a wrong
+	 * one is abandoned for it.
 	 */
 	guess = NULL;
 	if (st->prefetch && st->limit < 0 &&
@@ -1487,7 +1756,6 @@ vapi_fetch_page(VapiScanState *st)
 		guess = vapi_raw_last_string(resp.body, resp.body_len, "createdAt");
 		if (guess != NULL && !(st->bound != NULL && strcmp(guess, st->bound) == 0))
 			vapi_start_guessed_request(st, guess);
-		guess = NULL;			/* the request itself is checked below */
 	}
 
 	oldcxt = MemoryContextSwitchTo(st->page_cxt);
@@ -1501,18 +1769,15 @@ vapi_fetch_page(VapiScanState *st)
 									&st->info);
 	st->stats.pages++;
 	st->stats.rows += st->info.count;
-
-	/* Is there a further page? */
 	n = st->info.count;
-	per_page = st->info.items_per_page > 0 ? st->info.items_per_page :
-		st->page_size;
-	if (n == 0 || st->info.has_next_page == 0 ||
-		(st->info.has_next_page < 0 && n < per_page) ||
-		(st->limit >= 0 && st->returned + n >= st->limit + list_length(st->filter_ids)))
-		st->done = true;
-	else
+
+	/* What came back is checked, every page. */
+	vapi_check_page_order(st);
+	vapi_check_retention(st);
+
+	/* Guard against an API that ignores the paging parameters. */
+	if (n > 0)
 	{
-		/* Guard against an API that ignores the paging parameters. */
 		first_id = vapi_json_item_id(vapi_json_page_item(st->page, 0));
 		last_id = vapi_json_item_id(vapi_json_page_item(st->page, n - 1));
 		if (first_id != NULL && last_id != NULL &&
@@ -1523,7 +1788,6 @@ vapi_fetch_page(VapiScanState *st)
 					(errcode(ERRCODE_FDW_ERROR),
 					 errmsg("Vapi API paging made no progress"),
 					 errdetail("Two consecutive pages held the same phone numbers.")));
-
 		MemoryContextSwitchTo(st->scan_cxt);
 		if (st->prev_first_id)
 			pfree(st->prev_first_id);
@@ -1531,7 +1795,29 @@ vapi_fetch_page(VapiScanState *st)
 			pfree(st->prev_last_id);
 		st->prev_first_id = first_id ? pstrdup(first_id) : NULL;
 		st->prev_last_id = last_id ? pstrdup(last_id) : NULL;
+		MemoryContextSwitchTo(st->page_cxt);
 	}
+
+	/*
+	 * Is there a further page?  A page shorter than asked is no proof of
+	 * the end (a server may cap the page size): the end is an empty page,
+	 * or metadata saying so (totalItems of the first page of a request,
+	 * hasNextPage).  Without metadata (v1) the scan goes on until a page
+	 * comes back empty.
+	 */
+	if (n == 0)
+		more = false;
+	else if (st->info.total_items >= 0 || st->info.has_next_page >= 0)
+		more = (st->info.total_items >= 0 && st->req_page == 1 &&
+				st->info.total_items > n) ||
+			st->info.has_next_page == 1 ||
+			(st->info.total_items >= 0 && st->req_page > 1 &&
+			 st->info.has_next_page < 0);
+	else
+		more = true;
+	if (st->limit >= 0 && st->returned + n >= st->limit + list_length(st->filter_ids))
+		more = false;
+	st->done = !more;
 
 	error_context_stack = errcb.previous;
 	MemoryContextSwitchTo(oldcxt);
@@ -1551,6 +1837,8 @@ vapi_fetch_page(VapiScanState *st)
 		{
 			/* The guess was right: its rows will need this filter. */
 			MemoryContextSwitchTo(st->next_cxt);
+			st->next_req_limit = st->built_limit;
+			st->next_req_page = st->built_page;
 			vapi_set_next_filter(st);
 			MemoryContextSwitchTo(oldcxt);
 		}
@@ -1658,6 +1946,7 @@ vapi_start_guessed_request(VapiScanState *st, const char *guess)
 
 	if (!vapi_parse_timestamp(guess, &guess_ts))
 		return;
+	guess_ts = vapi_ms_floor(guess_ts);
 
 	MemoryContextReset(st->next_cxt);
 	oldcxt = MemoryContextSwitchTo(st->next_cxt);
@@ -1934,7 +2223,8 @@ vapi_scan_next_row(VapiScanState *st, Datum *values, bool *nulls)
 
 				if (id != NULL && created != NULL &&
 					vapi_in_id_list(st->filter_ids, id) &&
-					vapi_parse_timestamp(created, &ts) && ts == st->filter_ts)
+					vapi_parse_timestamp(created, &ts) &&
+					vapi_ms_floor(ts) == st->filter_ts)
 					continue;
 			}
 
@@ -2095,6 +2385,12 @@ vapiExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		{
 			List	   *requests = NIL;
 
+			/* what an open connection found the deployment to lack */
+			if (st->conn == NULL)
+				st->explain_lacks =
+					vapi_cached_api_lacks(GetForeignTable(RelationGetRelid(st->rel))->serverid,
+										  vapi_scan_userid((ForeignScan *) plan,
+														   node->ss.ps.state));
 			vapi_scan_start(st, dpcontext, useprefix, &requests);
 			if (list_length(requests) > 10)
 			{
@@ -2107,8 +2403,11 @@ vapiExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		}
 		if (st->mode == VAPI_MODE_LIST)
 			ExplainPropertyText("Vapi Paging",
-								st->ascending ? "keyset on createdAt, ascending" :
-								"keyset on createdAt, descending", es);
+								psprintf("keyset on createdAt, %s%s",
+										 st->ascending ? "ascending" : "descending",
+										 st->reordered ?
+										 " (the order the server used: it ignored the one asked for)" :
+										 ""), es);
 
 		forboth(lc, plan->qual, fc, st->local_only)
 		{

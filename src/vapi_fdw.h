@@ -42,7 +42,7 @@
 /* Defaults and limits of the server options. */
 #define VAPI_DEFAULT_CONNECT_TIMEOUT_MS	10000
 #define VAPI_DEFAULT_TIMEOUT_MS			30000
-#define VAPI_DEFAULT_MAX_RETRIES		3
+#define VAPI_DEFAULT_MAX_RETRIES		10
 #define VAPI_DEFAULT_PAGE_SIZE			1000
 #define VAPI_MAX_PAGE_SIZE				1000
 #define VAPI_DEFAULT_MAX_RESPONSE_BYTES	(32 * 1024 * 1024)
@@ -59,6 +59,8 @@ typedef struct VapiServerOptions
 	int			page_size;
 	int64		max_response_bytes;
 	bool		prefetch;		/* request the next page in advance */
+	bool		beyond_retention_error; /* a result cut by the retention
+										 * window is an ERROR, not a WARNING */
 } VapiServerOptions;
 
 /*
@@ -185,6 +187,7 @@ typedef struct VapiConn VapiConn;
 
 /* Flags for vapi_request(). */
 #define VAPI_REQ_ALLOW_404		0x01	/* a 404 is an answer, not an error */
+#define VAPI_REQ_ALLOW_CLIENT_ERRORS 0x02	/* 400 and 404 go to the caller */
 
 /*
  * What is known of the outcome of the last request sent, for writes whose
@@ -205,6 +208,17 @@ extern VapiRequestOutcome vapi_last_request_outcome(void);
 extern VapiConn *vapi_get_connection(ForeignServer *server, Oid userid);
 extern bool vapi_has_own_user_mapping(Oid userid, Oid serverid);
 extern const VapiServerOptions *vapi_connection_options(VapiConn *conn);
+
+/* What a deployment of the API may lack (found at run time). */
+#define VAPI_API_NO_V2			0x01	/* no GET /v2/phone-number: use v1 */
+#define VAPI_API_NO_SORT_ORDER	0x02	/* v2 without sortOrder */
+#define VAPI_API_NO_SEARCH		0x04	/* v2 without search */
+#define VAPI_API_NO_PAGE		0x08	/* v2 without page */
+
+extern int	vapi_connection_api_lacks(VapiConn *conn);
+extern const char *vapi_connection_server_name(VapiConn *conn);
+extern int	vapi_cached_api_lacks(Oid serverid, Oid userid);
+extern void vapi_connection_note_lack(VapiConn *conn, int flag);
 extern void vapi_request(VapiConn *conn, const char *method,
 						 const char *path_and_query,
 						 const char *body, size_t body_len,
@@ -219,6 +233,9 @@ extern void vapi_request_finish(VapiConn *conn, VapiHttp *http,
 								const char *method, const char *path_and_query,
 								List *redact, int flags,
 								VapiHttpResponse *resp, VapiStats *stats);
+extern void vapi_raise_response(VapiConn *conn, const char *method,
+								const char *path_and_query, List *redact,
+								int flags, VapiHttpResponse *resp);
 extern char *vapi_redact(VapiConn *conn, const char *text);
 extern char *vapi_redact_values(const char *text, List *values);
 
@@ -281,9 +298,11 @@ typedef struct VapiQual
 /* One list request. */
 typedef struct VapiListRequest
 {
+	bool		v1;				/* GET /phone-number: limit and times only */
 	int			limit;			/* page size */
 	int			page;			/* 1-based page number, 1 = omit */
 	bool		ascending;		/* sortOrder */
+	bool		send_sort_order;	/* the deployment takes sortOrder */
 	const char *search;			/* or NULL */
 	const char *time[VAPI_NFIELDS][VAPI_NOPS];	/* values or NULL */
 } VapiListRequest;
@@ -297,6 +316,8 @@ extern bool vapi_is_runtime_value(PlannerInfo *root, RelOptInfo *baserel,
 extern char *vapi_deparse_list_request(const VapiListRequest *req);
 extern char *vapi_deparse_item_path(const char *id);
 extern char *vapi_format_timestamp(int64 ts, bool round_up);
+extern int64 vapi_ms_floor(int64 ts);
+extern int64 vapi_ms_ceil(int64 ts);
 extern bool vapi_valid_id(const char *id);
 extern char *vapi_id_lower(const char *id);
 extern const char *vapi_time_param_name(int field, int op);
@@ -318,6 +339,9 @@ typedef struct VapiPageInfo
 	int			has_next_page;	/* 1, 0, or -1 when absent */
 	int64		total_items;	/* metadata.totalItems, or -1 */
 	int64		current_page;	/* metadata.currentPage, or -1 */
+	int			beyond_retention;	/* metadata.itemsBeyondRetention: 1, 0, -1 */
+	bool		has_applied_created_ge; /* metadata.createdAtGe is there: */
+	int64		applied_created_ge; /* the lower bound the server applied */
 } VapiPageInfo;
 
 extern VapiPage *vapi_json_parse_page(const char *buf, size_t len,

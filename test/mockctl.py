@@ -11,8 +11,9 @@
 # Commands:
 #   reset [--count N] [--seed S] [--max-step N] [--newest now|ISO]
 #                                     regenerate the data set, clear everything
-#                                     (options left out take the mock's
-#                                     command-line values)
+#                                     (behaviour switches included; options
+#                                     left out take the mock's command-line
+#                                     values)
 #   requests [--clear] [--body] [--conn]
 #                                     one line per logged API request
 #   clear                             clear the request log
@@ -25,6 +26,12 @@
 #   mutate JSON | mutations | mutations-clear
 #                                     install mutation rule(s) / show what was
 #                                     created and deleted / remove the rules
+#   behave JSON                       merge behaviour switches (a JSON object,
+#                                     e.g. '{"no_v2":true}'; null turns one
+#                                     off); prints nothing
+#   behaviour                         the switches on, as compact JSON with
+#                                     sorted keys ({} when none)
+#   behave-clear                      turn every behaviour switch off
 #   put JSON                          plant raw objects (replace by id)
 #   dump                              every number, one JSON object per line
 #   get ID                            one number, or "not found"
@@ -202,6 +209,25 @@ def cmd_mutations_clear(args):
     call(base_url(args), "DELETE", "/__mock/mutations")
 
 
+def cmd_behave(args):
+    """behave: merge behaviour switches into the mock's current set."""
+    try:
+        switches = json.loads(args.json)
+    except ValueError as exc:
+        raise CtlError("the switches are not valid JSON: %s" % exc)
+    call(base_url(args), "POST", "/__mock/behaviour", switches)
+
+
+def cmd_behaviour(args):
+    """behaviour: print the switches that are on, sorted compact JSON."""
+    out(compact(call(base_url(args), "GET", "/__mock/behaviour")))
+
+
+def cmd_behave_clear(args):
+    """behave-clear: turn every behaviour switch off."""
+    call(base_url(args), "DELETE", "/__mock/behaviour")
+
+
 def cmd_put(args):
     """put: plant raw objects in the store (replacing by id)."""
     call(base_url(args), "POST", "/__mock/numbers",
@@ -290,6 +316,12 @@ def main(argv=None):
     p.set_defaults(func=cmd_mutate)
     sub.add_parser("mutations").set_defaults(func=cmd_mutations)
     sub.add_parser("mutations-clear").set_defaults(func=cmd_mutations_clear)
+
+    p = sub.add_parser("behave")
+    p.add_argument("json")
+    p.set_defaults(func=cmd_behave)
+    sub.add_parser("behaviour").set_defaults(func=cmd_behaviour)
+    sub.add_parser("behave-clear").set_defaults(func=cmd_behave_clear)
 
     p = sub.add_parser("put")
     p.add_argument("json")

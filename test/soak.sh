@@ -23,7 +23,7 @@ BAD_ID=00000000-0000-4000-8000-00000000bad0
 STALL_ID=00000000-0000-4000-8000-00000000057a
 
 $mockctl faults-clear
-$mockctl fault "[{\"match\":\"GET /phone-number/$ERR_ID\",\"kind\":\"status\",\"status\":500,\"times\":0},
+$mockctl fault "[{\"match\":\"GET /phone-number/$ERR_ID\",\"kind\":\"status\",\"status\":400,\"times\":0},
                  {\"match\":\"GET /phone-number/$BAD_ID\",\"kind\":\"malformed\",\"times\":0},
                  {\"match\":\"GET /phone-number/$STALL_ID\",\"kind\":\"stall\",\"ms\":2000,\"times\":0}]"
 

@@ -8,8 +8,10 @@
 # provider, the legacy buy route, every fault kind (with "every" and extra
 # headers), list-time mutations, the request log, gzip, the data-set knobs
 # (--max-step, --newest) through the command line, the control API and
-# mockctl.py, the black hole listener (--blackhole-port-file), and many
-# concurrent keep-alive clients.
+# mockctl.py, the behaviour switches of /__mock/behaviour (each one, its
+# exact answers, and that switching them off restores every answer), the
+# black hole listener (--blackhole-port-file), and many concurrent
+# keep-alive clients.
 #
 # Usage (from the top of the source tree):
 #   python3 test/test_mock.py [-v]
@@ -175,6 +177,30 @@ def request(base, method, path, body=None, headers=None, key=KEY):
     except urllib.error.HTTPError as exc:
         with exc:
             return exc.code, exc.headers, exc.read()
+
+
+def micro_extra(number_id):
+    """The extra microseconds the mock gives a number under "microseconds"."""
+    digest = hashlib.sha256(("vapi-mock:us:" + number_id).encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 1000
+
+
+def us_of(obj, field):
+    """A number's stored createdAt/updatedAt in microseconds (switch on)."""
+    return ms_of(obj[field]) * 1000 + micro_extra(obj["id"])
+
+
+def legacy_secret(number_id):
+    """The fake legacy secret the mock gives a number."""
+    return hashlib.sha256(("vapi-mock:legacy-secret:" + number_id)
+                          .encode()).hexdigest()[:32]
+
+
+def nest_body(status, message, error):
+    """A NestJS error answer in NestJS's key order, as the exact bytes."""
+    return json.dumps({"message": message, "error": error,
+                       "statusCode": status},
+                      separators=(",", ":")).encode()
 
 
 class MockTestCase(unittest.TestCase):
@@ -1373,6 +1399,539 @@ class KnobTest(MockTestCase):
         self.assertEqual(self.mockctl("reset", "--newest", "bogus"),
                          (1, "", "mockctl: the mock answered 400 to POST "
                           "/__mock/reset: " + NEWEST_MSG + "\n"))
+
+
+class BehaviourTest(MockTestCase):
+    """The behaviour switches under /__mock/behaviour."""
+
+    def behave(self, switches, status=200):
+        """POST /__mock/behaviour; returns the decoded answer."""
+        return self.json_call("POST", "/__mock/behaviour", switches, status)
+
+    def page(self, query=""):
+        """Decode one v2 page."""
+        return self.json_call("GET", "/v2/phone-number" + query)
+
+    def test_control_api(self):
+        """Merge, read, turn off, clear; reset clears; bad input is 400."""
+        self.assertEqual(self.json_call("GET", "/__mock/behaviour"), {})
+        self.assertEqual(self.behave({"no_v2": True, "cap_limit": 5}),
+                         {"no_v2": True, "cap_limit": 5})
+        self.assertEqual(self.behave({"reject_params": ["sortBy", "page",
+                                                        "sortBy"]}),
+                         {"no_v2": True, "cap_limit": 5,
+                          "reject_params": ["sortBy", "page"]})
+        self.assertEqual(self.behave({"no_v2": False, "cap_limit": None,
+                                      "reject_params": []}), {})
+        self.behave({"retention_days": 2.5, "v1_order": "ASC"})
+        self.assertEqual(self.behave({"retention_since":
+                                      "2024-01-05T00:00:00Z"}),
+                         {"v1_order": "ASC",
+                          "retention_since": "2024-01-05T00:00:00Z"})
+        self.assertEqual(self.json_call("DELETE", "/__mock/behaviour"), {})
+        self.assertEqual(self.json_call("GET", "/__mock/behaviour"), {})
+        every = {"reject_params": ["search"], "no_v2": True,
+                 "microseconds": True, "ignore_sort_order": True,
+                 "cap_limit": 1, "no_has_next_page": True,
+                 "minimal_metadata": True, "retention_days": 0,
+                 "legacy_secrets": True, "v1_order": "DESC"}
+        self.assertEqual(self.behave(every), every)
+        self.reset()
+        self.assertEqual(self.json_call("GET", "/__mock/behaviour"), {})
+        self.behave({"cap_limit": 3})
+        known = ("reject_params, no_v2, microseconds, ignore_sort_order, "
+                 "cap_limit, no_has_next_page, minimal_metadata, "
+                 "retention_days, retention_since, legacy_secrets, v1_order")
+        params = ("search, page, sortOrder, sortBy, limit, createdAtGt, "
+                  "createdAtLt, createdAtGe, createdAtLe, updatedAtGt, "
+                  "updatedAtLt, updatedAtGe, updatedAtLe")
+        cases = (
+            ({"no_v2": True, "bogus": 1},
+             "unknown behaviour switch bogus (known: %s)" % known),
+            ([], "expected a JSON object of behaviour switches"),
+            ({"no_v2": 1}, "no_v2 must be true or false"),
+            ({"microseconds": "ties"}, "microseconds must be true or false"),
+            ({"cap_limit": 0}, "cap_limit must be an integer >= 1"),
+            ({"cap_limit": 2.0}, "cap_limit must be an integer >= 1"),
+            ({"cap_limit": True}, "cap_limit must be an integer >= 1"),
+            ({"reject_params": "sortBy"},
+             "reject_params must be an array of list query parameter "
+             "names: " + params),
+            ({"reject_params": ["cursor"]},
+             "reject_params must be an array of list query parameter "
+             "names: " + params),
+            ({"retention_days": -1},
+             "retention_days must be a number of days in 0..365000"),
+            ({"retention_days": "30"},
+             "retention_days must be a number of days in 0..365000"),
+            ({"retention_since": "last week"},
+             "retention_since must be an ISO 8601 date-time"),
+            ({"retention_days": 1, "retention_since": "2024-01-01"},
+             "retention_days and retention_since exclude each other"),
+            ({"v1_order": "asc"}, "v1_order must be ASC or DESC"),
+        )
+        for body, message in cases:
+            self.assert_error("POST", "/__mock/behaviour", 400, message, body)
+        self.assertEqual(self.json_call("GET", "/__mock/behaviour"),
+                         {"cap_limit": 3})
+        self.assertEqual(self.log(), [])
+
+    def test_mockctl(self):
+        """mockctl.py behave, behaviour and behave-clear."""
+        self.assertEqual(self.mockctl("behaviour"), (0, "{}\n", ""))
+        self.assertEqual(self.mockctl("behave", '{"no_v2":true,"cap_limit":'
+                                      '7,"reject_params":["sortBy"]}'),
+                         (0, "", ""))
+        self.assertEqual(self.mockctl("behaviour"),
+                         (0, '{"cap_limit":7,"no_v2":true,"reject_params":'
+                          '["sortBy"]}\n', ""))
+        self.assertEqual(self.mockctl("behave", '{"no_v2":null}'),
+                         (0, "", ""))
+        self.assertEqual(self.mockctl("behaviour"),
+                         (0, '{"cap_limit":7,"reject_params":["sortBy"]}\n',
+                          ""))
+        self.assertEqual(self.mockctl("behave", '{"cap_limit":-1}'),
+                         (1, "", "mockctl: the mock answered 400 to POST "
+                          "/__mock/behaviour: cap_limit must be an integer "
+                          ">= 1\n"))
+        self.assertEqual(self.mockctl("behave", "{"),
+                         (1, "", "mockctl: the switches are not valid JSON: "
+                          "Expecting property name enclosed in double "
+                          "quotes: line 1 column 2 (char 1)\n"))
+        self.assertEqual(self.mockctl("behave-clear"), (0, "", ""))
+        self.assertEqual(self.mockctl("behaviour"), (0, "{}\n", ""))
+        self.mockctl("behave", '{"no_v2":true}')
+        self.assertEqual(self.mockctl("reset"), (0, "", ""))
+        self.assertEqual(self.mockctl("behaviour"), (0, "{}\n", ""))
+
+    def test_switches_off_change_nothing(self):
+        """Switched on and off again, every answer is as before."""
+        queries = ("/phone-number?limit=1000", "/v2/phone-number?limit=50"
+                   "&page=2&sortOrder=ASC", "/v2/phone-number?search=line"
+                   "&createdAtLe=2024-01-06T15:00:33Z")
+        before = [self.call("GET", q)[2] for q in queries]
+        dump = self.dump_raw()
+        self.behave({"microseconds": True, "legacy_secrets": True,
+                     "cap_limit": 2, "retention_days": 1,
+                     "ignore_sort_order": True, "v1_order": "ASC",
+                     "no_has_next_page": True})
+        self.assertNotEqual([self.call("GET", q)[2] for q in queries],
+                            before)
+        self.json_call("DELETE", "/__mock/behaviour")
+        self.assertEqual([self.call("GET", q)[2] for q in queries], before)
+        self.assertEqual(self.dump_raw(), dump)
+        self.assertEqual(sha256(dump), BASELINE_DUMP_SHA256)
+
+    def test_v1_refuses_v2_parameters(self):
+        """Without any switch v1 refuses page, search, sortOrder, sortBy."""
+        for name, value in (("page", "1"), ("search", "x"),
+                            ("sortOrder", "DESC"), ("sortBy", "createdAt")):
+            self.assert_error("GET", "/phone-number?limit=5&%s=%s"
+                              % (name, value), 400,
+                              ["property %s should not exist" % name])
+
+    def test_reject_params(self):
+        """Listed parameters get 400 in NestJS's shape, in switch order."""
+        everything = self.dump()
+        self.behave({"reject_params": ["sortBy", "sortOrder"]})
+        code, headers, data = self.call(
+            "GET", "/v2/phone-number?limit=5&sortBy=createdAt")
+        self.assertEqual((code, headers["Content-Type"]), (400, JSON_CT))
+        self.assertEqual(data, b'{"message":["property sortBy should not '
+                         b'exist"],"error":"Bad Request","statusCode":400}')
+        code, _, data = self.call("GET", "/v2/phone-number?sortOrder=ASC"
+                                  "&limit=x&sortBy=createdAt&foo=1")
+        self.assertEqual(data, nest_body(400, [
+            "property sortBy should not exist",
+            "property sortOrder should not exist",
+            "property foo should not exist",
+            "limit must be a number conforming to the specified "
+            "constraints"], "Bad Request"))
+        self.assertEqual(self.page("?limit=5")["results"], everything[:5])
+        # Other errors keep the usual shape.
+        self.assert_error("GET", "/v2/phone-number?limit=x", 400,
+                          ["limit must be a number conforming to the "
+                           "specified constraints"])
+        self.behave({"reject_params": ["createdAtLt", "limit"]})
+        code, _, data = self.call("GET", "/phone-number?limit=5"
+                                  "&createdAtLt=2024-01-05T00:00:00Z")
+        self.assertEqual((code, data), (400, nest_body(400, [
+            "property createdAtLt should not exist",
+            "property limit should not exist"], "Bad Request")))
+        code, _, data = self.call("GET", "/v2/phone-number?page=2&limit=1")
+        self.assertEqual((code, data), (400, nest_body(
+            400, ["property limit should not exist"], "Bad Request")))
+        self.assertEqual(self.json_call("GET", "/phone-number"),
+                         everything[:100])
+        self.assertEqual([e["status"] for e in self.log()],
+                         [400, 400, 200, 400, 400, 400, 200])
+
+    def test_no_v2(self):
+        """/v2/phone-number is an unknown route; v1 keeps working."""
+        everything = self.dump()
+        self.behave({"no_v2": True})
+        for target in ("/v2/phone-number?limit=1000&createdAtLt="
+                       "2024-01-05T00%3A00%3A00.000Z&sortOrder=DESC",
+                       "/v2/phone-number", "/v2/phone-number?",
+                       "/v2/phone-number/"):
+            code, headers, data = self.call("GET", target)
+            self.assertEqual((code, headers["Content-Type"]), (404, JSON_CT))
+            self.assertEqual(data, nest_body(404, "Cannot GET " + target,
+                                             "Not Found"))
+        code, _, data = self.call("POST", "/v2/phone-number", {})
+        self.assertEqual((code, data), (404, nest_body(
+            404, "Cannot POST /v2/phone-number", "Not Found")))
+        self.assertEqual(data, b'{"message":"Cannot POST /v2/phone-number",'
+                         b'"error":"Not Found","statusCode":404}')
+        self.assertEqual(self.json_call("GET", "/phone-number?limit=10"),
+                         everything[:10])
+        self.behave({"no_v2": False})
+        self.assertEqual(self.page("?limit=3")["results"], everything[:3])
+
+    def test_microseconds(self):
+        """Stored microseconds order and filter; the text stays the same."""
+        everything = self.dump()
+        texts = {o["id"]: o for o in everything}
+        self.behave({"microseconds": True})
+        micro = self.dump()
+        self.assertEqual({o["id"]: o for o in micro}, texts)
+        keys = [(-us_of(o, "createdAt"), o["id"]) for o in micro]
+        self.assertEqual(keys, sorted(keys))
+        self.assertNotEqual(micro, everything)
+        # Printed-millisecond ties: every member differs in storage.
+        groups = {}
+        for o in micro:
+            groups.setdefault(ms_of(o["createdAt"]), []).append(o)
+        ties = [g for g in groups.values() if len(g) > 1]
+        self.assertEqual(sorted(len(g) for g in ties), [2] * 6 + [5])
+        for group in ties:
+            stored = [us_of(o, "createdAt") for o in group]
+            self.assertEqual(len(set(stored)), len(group))
+            self.assertEqual(stored, sorted(stored, reverse=True))
+        tie = groups[ms_of(TIE_INSTANT)]
+        self.assertEqual([micro_extra(o["id"]) for o in tie],
+                         [772, 763, 677, 152, 54])
+        self.assertEqual(self.json_call("GET", "/phone-number?limit=1000"),
+                         micro)
+        asc = self.page("?limit=1000&sortOrder=ASC")["results"]
+        self.assertEqual(asc, micro[::-1])
+        self.assertEqual(self.page("?limit=7&page=3")["results"],
+                         micro[14:21])
+        # createdAtLe at the printed instant misses the whole tie.
+        q = urllib.parse.quote(TIE_INSTANT)
+        le = self.json_call("GET", "/phone-number?limit=1000&createdAtLe=" + q)
+        self.assertFalse({o["id"] for o in tie} & {o["id"] for o in le})
+        gt = self.json_call("GET", "/phone-number?limit=1000&createdAtGt=" + q)
+        self.assertEqual(gt[-5:], tie)
+        self.assertEqual(self.json_call(
+            "GET", "/phone-number?limit=1000&createdAtGe=" + q
+            + "&createdAtLt=" + urllib.parse.quote(iso(ms_of(TIE_INSTANT)
+                                                       + 1))), tie)
+        pivots = [TIE_INSTANT, micro[40]["createdAt"], micro[77]["updatedAt"],
+                  micro[120]["updatedAt"]]
+        tests = {"Gt": lambda v, p: v > p, "Ge": lambda v, p: v >= p,
+                 "Lt": lambda v, p: v < p, "Le": lambda v, p: v <= p}
+        for text in pivots:
+            pivot = ms_of(text) * 1000
+            for name in DATE_FILTERS:
+                field = "createdAt" if name.startswith("c") else "updatedAt"
+                want = [o for o in micro
+                        if tests[name[-2:]](us_of(o, field), pivot)]
+                got = self.json_call("GET", "/phone-number?limit=1000&"
+                                     + urllib.parse.urlencode({name: text}))
+                self.assertEqual(got, want, "%s=%s" % (name, text))
+        # Planted, created and mutated numbers get microseconds too.
+        created = self.json_call("POST", "/phone-number", {
+            "provider": "vapi", "numberDesiredAreaCode": "415"}, 201)
+        self.json_call("POST", "/__mock/numbers", {
+            "id": UNKNOWN_ID, "provider": "vapi",
+            "createdAt": TIE_INSTANT, "updatedAt": TIE_INSTANT})
+        tie = self.json_call("GET", "/phone-number?limit=1000&createdAtGe="
+                             + q + "&createdAtLt=" + urllib.parse.quote(
+                                 iso(ms_of(TIE_INSTANT) + 1)))
+        self.assertEqual(micro_extra(UNKNOWN_ID), 936)
+        self.assertEqual([micro_extra(o["id"]) for o in tie],
+                         [936, 772, 763, 677, 152, 54])
+        self.json_call("POST", "/__mock/mutations", {"at": "middle",
+                                                     "create": 2,
+                                                     "delete": 2})
+        listed = self.json_call("GET", "/phone-number?limit=1000")
+        keys = [(-us_of(o, "createdAt"), o["id"]) for o in listed]
+        self.assertEqual(keys, sorted(keys))
+        self.assertEqual(len(listed), COUNT + 2)
+        self.assertEqual(listed[0], created)
+        self.json_call("DELETE", "/__mock/behaviour")
+        listed = self.json_call("GET", "/phone-number?limit=1000")
+        keys = [(-ms_of(o["createdAt"]), o["id"]) for o in listed]
+        self.assertEqual(keys, sorted(keys))
+
+    def test_ignore_sort_order(self):
+        """v2 answers newest first even to sortOrder=ASC, and says ASC."""
+        everything = self.dump()
+        self.behave({"ignore_sort_order": True})
+        got = self.page("?limit=3&page=2&sortOrder=ASC")
+        self.assertEqual(got, {"results": everything[3:6], "metadata": {
+            "itemsPerPage": 3, "totalItems": 300, "currentPage": 2,
+            "totalPages": 100, "hasNextPage": True, "sortOrder": "ASC"}})
+        self.assertEqual(self.page("?limit=1000")["results"], everything)
+
+    def test_cap_limit(self):
+        """Pages hold at most N rows; itemsPerPage echoes the limit."""
+        everything = self.dump()
+        self.behave({"cap_limit": 7})
+        got = self.page("?limit=100")
+        self.assertEqual(got, {"results": everything[:7], "metadata": {
+            "itemsPerPage": 100, "totalItems": 300, "currentPage": 1,
+            "totalPages": 43, "hasNextPage": True, "sortOrder": "DESC"}})
+        got = self.page("?limit=1000&page=3&sortOrder=ASC")
+        self.assertEqual(got["results"], everything[::-1][14:21])
+        self.assertEqual(got["metadata"], {
+            "itemsPerPage": 1000, "totalItems": 300, "currentPage": 3,
+            "totalPages": 43, "hasNextPage": True, "sortOrder": "ASC"})
+        got = self.page("?page=43")
+        self.assertEqual(got["results"], everything[294:])
+        self.assertFalse(got["metadata"]["hasNextPage"])
+        got = self.page("?limit=5&page=2")
+        self.assertEqual(got["results"], everything[5:10])
+        self.assertEqual(got["metadata"]["totalPages"], 60)
+        self.assertEqual(self.page("?limit=0")["metadata"], {
+            "itemsPerPage": 0, "totalItems": 300, "currentPage": 1,
+            "totalPages": 0, "hasNextPage": False, "sortOrder": "DESC"})
+        self.assertEqual(self.json_call("GET", "/phone-number?limit=1000"),
+                         everything[:7])
+        self.assertEqual(self.json_call("GET", "/phone-number?limit=3"),
+                         everything[:3])
+
+    def test_metadata_shapes(self):
+        """no_has_next_page and minimal_metadata trim the metadata."""
+        everything = self.dump()
+        self.behave({"no_has_next_page": True})
+        self.assertEqual(self.page("?limit=4&page=2&sortOrder=ASC"), {
+            "results": everything[::-1][4:8], "metadata": {
+                "itemsPerPage": 4, "totalItems": 300, "currentPage": 2}})
+        self.behave({"retention_days": 5})
+        self.assertEqual(self.page("?limit=1")["metadata"], {
+            "itemsPerPage": 1, "totalItems": 116, "currentPage": 1,
+            "itemsBeyondRetention": True,
+            "createdAtGe": "2024-01-08T01:26:26.814Z"})
+        self.behave({"no_has_next_page": None, "minimal_metadata": True})
+        self.assertEqual(self.page("?limit=1")["metadata"], {
+            "itemsPerPage": 1, "totalItems": 116, "currentPage": 1})
+
+    def test_retention(self):
+        """Lists stop at the window start; the metadata says so."""
+        everything = self.dump()
+        self.behave({"retention_days": 5})
+        start = ms_of(everything[0]["createdAt"]) - 5 * 86400000
+        self.assertEqual(iso(start), "2024-01-08T01:26:26.814Z")
+        inside = [o for o in everything if ms_of(o["createdAt"]) >= start]
+        old = everything[len(inside):]
+        self.assertEqual((len(inside), len(old)), (116, 184))
+        self.assertEqual(self.json_call("GET", "/phone-number?limit=1000"),
+                         inside)
+        got = self.page("?limit=1000&sortOrder=ASC")
+        asc = sorted(inside, key=lambda o: (ms_of(o["createdAt"]), o["id"]))
+        self.assertEqual(got, {"results": asc, "metadata": {
+            "itemsPerPage": 1000, "totalItems": 116, "currentPage": 1,
+            "totalPages": 1, "hasNextPage": False, "sortOrder": "ASC",
+            "itemsBeyondRetention": True,
+            "createdAtGe": "2024-01-08T01:26:26.814Z"}})
+        # A lower bound inside the window: no retention fields.
+        for query in ("createdAtGe=2024-01-08T01:26:26.814Z",
+                      "createdAtGt=2024-01-08T01:26:26.814Z",
+                      "createdAtGe=2024-01-10T00:00:00Z"):
+            meta = self.page("?limit=1&" + query)["metadata"]
+            self.assertNotIn("itemsBeyondRetention", meta, query)
+            self.assertNotIn("createdAtGe", meta, query)
+        # Gt one millisecond earlier reaches before the window (by up to
+        # 999 us), where no number is.
+        meta = self.page("?limit=1&createdAtGt=2024-01-08T01:26:26.813Z")[
+            "metadata"]
+        self.assertEqual((meta["totalItems"], meta["createdAtGe"]),
+                         (116, "2024-01-08T01:26:26.814Z"))
+        self.assertNotIn("itemsBeyondRetention", meta)
+        # An earlier lower bound: the window start is the bound applied.
+        got = self.page("?limit=2&createdAtGe=2024-01-01T00:00:00Z")
+        self.assertEqual(got["results"], inside[:2])
+        self.assertEqual(got["metadata"]["createdAtGe"],
+                         "2024-01-08T01:26:26.814Z")
+        self.assertTrue(got["metadata"]["itemsBeyondRetention"])
+        # A range wholly before the window: nothing, but it exists.
+        got = self.page("?createdAtLt=2024-01-05T00:00:00Z")
+        self.assertEqual(got, {"results": [], "metadata": {
+            "itemsPerPage": 100, "totalItems": 0, "currentPage": 1,
+            "totalPages": 0, "hasNextPage": False, "sortOrder": "DESC",
+            "itemsBeyondRetention": True,
+            "createdAtGe": "2024-01-08T01:26:26.814Z"}})
+        # Nothing matching before the window: no itemsBeyondRetention.
+        name = inside[3]["number"]
+        got = self.page("?" + urllib.parse.urlencode({"search": name}))
+        self.assertEqual(got["results"], [inside[3]])
+        self.assertEqual(got["metadata"]["createdAtGe"],
+                         "2024-01-08T01:26:26.814Z")
+        self.assertNotIn("itemsBeyondRetention", got["metadata"])
+        got = self.page("?createdAtLt=2024-01-01T00:00:00Z")
+        self.assertNotIn("itemsBeyondRetention", got["metadata"])
+        # By id: not limited.
+        self.assertEqual(self.json_call("GET", "/phone-number/"
+                                        + old[0]["id"]), old[0])
+        # retention_since: the given instant, replacing retention_days.
+        self.assertEqual(self.behave({"retention_since":
+                                      "2024-01-10T02:00:00+02:00"}),
+                         {"retention_since": "2024-01-10T02:00:00+02:00"})
+        start = ms_of("2024-01-10T00:00:00Z")
+        inside = [o for o in everything if ms_of(o["createdAt"]) >= start]
+        got = self.page("?limit=1000")
+        self.assertEqual(got["results"], inside)
+        self.assertEqual(got["metadata"]["totalItems"], len(inside))
+        self.assertEqual(got["metadata"]["createdAtGe"],
+                         "2024-01-10T00:00:00.000Z")
+        # The window is fixed when set: a new number does not move it.
+        self.behave({"retention_days": 5})
+        self.json_call("POST", "/phone-number", {
+            "provider": "vapi", "numberDesiredAreaCode": "415"}, 201)
+        self.assertEqual(self.page("?limit=1")["metadata"]["totalItems"], 117)
+        self.json_call("DELETE", "/__mock/behaviour")
+        self.assertEqual(self.page("?limit=1")["metadata"]["totalItems"], 301)
+
+    def test_retention_with_microseconds(self):
+        """The window starts at the first microsecond of its millisecond."""
+        everything = self.dump()
+        self.behave({"retention_since": TIE_INSTANT, "microseconds": True})
+        got = self.json_call("GET", "/phone-number?limit=1000")
+        self.assertEqual(got[-5:], self.json_call(
+            "GET", "/phone-number?limit=1000&createdAtGe="
+            + urllib.parse.quote(TIE_INSTANT))[-5:])
+        self.assertEqual(len(got), len([o for o in everything if ms_of(
+            o["createdAt"]) >= ms_of(TIE_INSTANT)]))
+
+    def test_legacy_secrets(self):
+        """Pre-2025 fields on stored objects; writes still refuse them."""
+        everything = self.dump()
+        plain = {"id": UNKNOWN_ID, "provider": "vapi",
+                 "createdAt": "2024-01-02T00:00:00.000Z",
+                 "updatedAt": "2024-01-02T00:00:00.000Z"}
+        self.json_call("POST", "/__mock/numbers", plain)
+        self.behave({"legacy_secrets": True})
+        legacy = {o["id"]: o for o in self.dump()}
+        self.assertEqual(len(legacy), COUNT + 1)
+        for obj in everything + [plain]:
+            got = legacy[obj["id"]]
+            secret = legacy_secret(obj["id"])
+            self.assertEqual(list(got)[-2:], ["serverUrl", "serverUrlSecret"])
+            want = dict(obj)
+            if "server" in obj:
+                want["server"] = dict(obj["server"], secret=secret)
+                self.assertEqual(list(got["server"])[-1], "secret")
+                want["serverUrl"] = obj["server"]["url"]
+            else:
+                want["serverUrl"] = ("https://legacy-hooks.example.com/vapi/"
+                                     + obj["id"])
+            want["serverUrlSecret"] = secret
+            self.assertEqual(got, want)
+        self.assertEqual(sum("server" in o for o in everything), 48)
+        with_server = next(o for o in everything if "server" in o)
+        path = "/phone-number/" + with_server["id"]
+        self.assertEqual(self.json_call("GET", path),
+                         legacy[with_server["id"]])
+        self.assertEqual(self.json_call("GET", "/phone-number?limit=1000"),
+                         self.dump())
+        # Writes that carry the legacy fields are refused.
+        echo = legacy[with_server["id"]]
+        self.assert_error("PATCH", path, 400,
+                          ["server.property secret should not exist"],
+                          {"server": echo["server"]})
+        self.assert_error("PATCH", path, 400,
+                          ["property serverUrlSecret should not exist"],
+                          {"serverUrlSecret": "x"})
+        self.assert_error("PATCH", path, 400,
+                          ["property serverUrl should not exist",
+                           "property serverUrlSecret should not exist",
+                           "server.property secret should not exist"],
+                          {"serverUrl": echo["serverUrl"],
+                           "serverUrlSecret": echo["serverUrlSecret"],
+                           "server": echo["server"], "name": "x"})
+        self.assert_error("POST", "/phone-number", 400,
+                          ["property serverUrl should not exist"],
+                          {"provider": "vapi", "serverUrl": "https://x"})
+        # A new server replaces the legacy one; the serverUrl fields stay.
+        got = self.json_call("PATCH", path, {
+            "server": {"url": "https://new.example.com/hook"}})
+        self.assertEqual(got["server"],
+                         {"url": "https://new.example.com/hook"})
+        self.assertEqual((got["serverUrl"], got["serverUrlSecret"]),
+                         (echo["serverUrl"], echo["serverUrlSecret"]))
+        self.assertEqual(self.json_call("GET", path), got)
+        got = self.json_call("PATCH", "/phone-number/" + UNKNOWN_ID,
+                             {"server": {"url": "https://b.example.com"}})
+        self.assertEqual(got["server"], {"url": "https://b.example.com"})
+        # Numbers created through the API are current ones.
+        created = self.json_call("POST", "/phone-number", {
+            "provider": "vapi", "numberDesiredAreaCode": "415",
+            "server": {"url": "https://c.example.com"}}, 201)
+        self.assertNotIn("serverUrl", created)
+        self.assertEqual(created["server"], {"url": "https://c.example.com"})
+        # Planted numbers get them; fields already there are kept.
+        self.json_call("POST", "/__mock/numbers", {
+            "id": "11111111-1111-4111-8111-111111111111", "provider": "twilio",
+            "serverUrl": "https://kept.example.com",
+            "server": {"url": "https://s.example.com", "secret": "s3"},
+            "createdAt": "2024-01-02T00:00:00.000Z",
+            "updatedAt": "2024-01-02T00:00:00.000Z"})
+        self.assertEqual(self.json_call(
+            "GET", "/phone-number/11111111-1111-4111-8111-111111111111"), {
+                "id": "11111111-1111-4111-8111-111111111111",
+                "provider": "twilio", "serverUrl": "https://kept.example.com",
+                "server": {"url": "https://s.example.com", "secret": "s3"},
+                "createdAt": "2024-01-02T00:00:00.000Z",
+                "updatedAt": "2024-01-02T00:00:00.000Z",
+                "serverUrlSecret": legacy_secret(
+                    "11111111-1111-4111-8111-111111111111")})
+        self.json_call("DELETE", "/__mock/behaviour")
+        self.assertNotIn(b"serverUrlSecret", self.dump_raw())
+        now = {o["id"]: o for o in self.dump()}
+        self.assertEqual([now[o["id"]] for o in everything
+                          if o is not with_server],
+                         [o for o in everything if o is not with_server])
+
+    def test_v1_order(self):
+        """v1_order ASC lists oldest first, ties by id."""
+        everything = self.dump()
+        self.behave({"v1_order": "ASC"})
+        asc = sorted(everything, key=lambda o: (ms_of(o["createdAt"]),
+                                                o["id"]))
+        self.assertEqual(self.json_call("GET", "/phone-number?limit=1000"),
+                         asc)
+        self.assertEqual(self.json_call("GET", "/phone-number?limit=4&"
+                                        "createdAtGt=2024-01-06T15:00:33Z"),
+                         [o for o in asc if ms_of(o["createdAt"])
+                          > ms_of(TIE_INSTANT)][:4])
+        self.assertEqual(self.page("?limit=1000")["results"], everything)
+        self.behave({"v1_order": "DESC"})
+        self.assertEqual(self.json_call("GET", "/phone-number?limit=1000"),
+                         everything)
+
+    def test_html_auth_and_rate_limit(self):
+        """The html fault gives a proxy's 403 or 429 page (+ Retry-After)."""
+        self.fault({"kind": "html", "status": 403},
+                   {"kind": "html", "status": 429, "retry_after": "2",
+                    "skip": 1})
+        code, headers, data = self.call("GET", "/phone-number")
+        self.assertEqual((code, headers["Content-Type"]), (403, "text/html"))
+        self.assertIsNone(headers["Retry-After"])
+        self.assertEqual(data, b"<html>\r\n<head><title>403 Forbidden"
+                         b"</title></head>\r\n<body>\r\n<center><h1>403 "
+                         b"Forbidden</h1></center>\r\n<hr><center>nginx"
+                         b"</center>\r\n</body>\r\n</html>\r\n")
+        code, headers, data = self.call("GET", "/phone-number")
+        self.assertEqual((code, headers["Content-Type"],
+                          headers["Retry-After"]), (429, "text/html", "2"))
+        self.assertEqual(data, b"<html>\r\n<head><title>429 Too Many "
+                         b"Requests</title></head>\r\n<body>\r\n<center><h1>"
+                         b"429 Too Many Requests</h1></center>\r\n<hr><center>"
+                         b"nginx</center>\r\n</body>\r\n</html>\r\n")
+        self.assertEqual([(e["status"], e["fault"]) for e in self.log()],
+                         [(403, "html"), (429, "html")])
 
 
 class BlackHoleTest(MockTestCase):

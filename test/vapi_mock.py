@@ -13,13 +13,82 @@
 # A control API under /__mock/ (no authentication, never logged) lets tests
 # reset the data, read the request log, plant arbitrary rows, inject faults
 # (latency, error statuses, malformed or truncated bodies, cut or stalled
-# connections) and create/delete numbers between two list requests.
+# connections), create/delete numbers between two list requests and switch
+# on behaviours of other deployments of the API (below).
 #
 # Fault rules take "skip" and "times" (which matching requests a rule
 # covers) and "every": n (only every n-th request of that window gets the
 # fault, the others pass on; "times" then counts the faulted requests).  A
 # "body" fault may add response headers with "headers": {"Name": "value"}
 # (strings without CR or LF, sent as UTF-8 after the standard headers).
+# An "html" fault answers an nginx-style HTML page (Content-Type text/html)
+# with the given status (default 502), and a Retry-After header when the
+# rule has "retry_after": the answer of a proxy in front of the API.  For
+# example (a "match" such as "GET /v2/phone-number" narrows the requests):
+#   {"kind": "html", "status": 403}                      403 Forbidden page
+#   {"kind": "html", "status": 429, "retry_after": "2"}  429 Too Many Requests
+#                                                        page, Retry-After: 2
+#
+# Behaviour switches (POST /__mock/behaviour with a JSON object merges them
+# into the current set and answers the new set; GET answers the set; DELETE
+# and POST /__mock/reset clear it; an unknown name or a bad value gets 400
+# with a message string; null, false or [] turns a switch off) make the mock
+# behave like other deployments of the API.  With no switch on, nothing
+# differs from the description above.
+#   "reject_params": [NAME, ...]  a list request (v1 or v2) carrying one of
+#       these query parameters (names of the v2 list parameters) gets 400
+#       {"message":["property NAME should not exist",...],"error":
+#       "Bad Request","statusCode":400}: one message per rejected parameter
+#       present, in the order of the switch, then any other validation
+#       message.
+#   "no_v2": true  every request to /v2/phone-number... gets 404
+#       {"message":"Cannot GET /v2/phone-number?QUERY","error":"Not Found",
+#       "statusCode":404} (method and target as received; a request without
+#       the right key still gets the 401 first, as on every route).
+#   "microseconds": true  every number is stored with createdAt and updatedAt
+#       in microseconds: both get the same extra 0..999 us, the first four
+#       bytes of sha256("vapi-mock:us:" + id) modulo 1000.  Filters and
+#       sorting use the microsecond values (a filter value, which has
+#       milliseconds, means that millisecond's first microsecond), while the
+#       JSON prints the same text as without the switch.  Numbers that share
+#       a printed millisecond (the data set has ~1 in 25 repeated createdAt
+#       values and a run of 5: with --count 2500 --seed 1, 75 groups holding
+#       154 numbers) then differ in storage; two extras could coincide in
+#       principle (none do in that data set), and the id orders them then.
+#   "ignore_sort_order": true  v2 sorts newest first whatever sortOrder
+#       asks; metadata.sortOrder still echoes the request.
+#   "cap_limit": N  list pages hold at most N numbers whatever limit asks:
+#       v2 page p holds rows (p-1)*N .. p*N-1; metadata.itemsPerPage echoes
+#       the limit asked, totalPages and hasNextPage use the real page size.
+#   "no_has_next_page": true  v2 metadata without totalPages, hasNextPage
+#       and sortOrder (the shape before mid-2026).
+#   "minimal_metadata": true  v2 metadata holds only itemsPerPage,
+#       totalItems and currentPage (the shape before 2025-08; also drops the
+#       retention fields).
+#   "retention_days": D  or  "retention_since": ISO  lists never return the
+#       numbers created before the window start: the newest createdAt minus
+#       D days (taken when the switch is set) or the given instant.  v2
+#       metadata then gets "itemsBeyondRetention": true (else nothing) when
+#       numbers matching the request exist before the window, and
+#       "createdAtGe": window start (ISO, milliseconds) when the request has
+#       no lower createdAt bound or an earlier one (compared in microseconds:
+#       createdAtGt one millisecond before the start is earlier); totalItems
+#       counts the window only.  GET, PATCH and
+#       DELETE by id are not limited.  Setting one of the two drops the other.
+#   "legacy_secrets": true  every stored object (generated, planted or
+#       created by a mutation rule; not those created by POST while the
+#       switch is on) shows the fields of numbers created before 2025: its
+#       "server" object, if any, gets "secret", and the object ends with
+#       "serverUrl" (server.url, else https://legacy-hooks.example.com/vapi/
+#       followed by the id) and "serverUrlSecret".  Both secrets are the
+#       first 32 hex digits of sha256("vapi-mock:legacy-secret:" + id);
+#       fields a planted object already has are kept.  A PATCH that sends
+#       "server" replaces it, secret and all; the serverUrl fields stay.
+#       Writes that send these fields get 400 like always, e.g.
+#       "server.property secret should not exist" and "property
+#       serverUrlSecret should not exist".
+#   "v1_order": "ASC"  v1 lists oldest first ("DESC", the default: newest
+#       first).
 #
 # With --blackhole-port-file the mock also listens on a second port (chosen
 # by the system, written to that file before --port-file is written) that
@@ -77,6 +146,7 @@ EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 ONE_MS = datetime.timedelta(milliseconds=1)
 BASE_MS = 1704067200000            # 2024-01-01T00:00:00.000Z
 MAX_MS = 253402300799999           # 9999-12-31T23:59:59.999Z
+MIN_MS = -62135596800000           # 0001-01-01T00:00:00.000Z
 
 MAX_API_BODY = 1024 * 1024         # larger API request bodies get 413
 MAX_CONTROL_BODY = 256 * 1024 * 1024
@@ -119,6 +189,14 @@ DATE_PARAMS = ("createdAtGt", "createdAtLt", "createdAtGe", "createdAtLe",
                "updatedAtGt", "updatedAtLt", "updatedAtGe", "updatedAtLe")
 V1_PARAMS = ("limit",) + DATE_PARAMS
 V2_PARAMS = ("search", "page", "sortOrder", "sortBy", "limit") + DATE_PARAMS
+
+BOOL_SWITCHES = ("no_v2", "microseconds", "ignore_sort_order",
+                 "no_has_next_page", "minimal_metadata", "legacy_secrets")
+SWITCHES = ("reject_params", "no_v2", "microseconds", "ignore_sort_order",
+            "cap_limit", "no_has_next_page", "minimal_metadata",
+            "retention_days", "retention_since", "legacy_secrets", "v1_order")
+MAX_RETENTION_DAYS = 365000
+LEGACY_URL = "https://legacy-hooks.example.com/vapi/%s"
 
 FAULT_KINDS = ("latency", "status", "malformed", "truncate", "cut", "stall",
                "html", "content_type", "body", "corrupt")
@@ -851,13 +929,20 @@ def _parse_query_number(text):
     return float(text)
 
 
-def validate_list_query(query, v2):
-    """Validate a list query string; returns (params dict, error list)."""
+def validate_list_query(query, v2, rejected=()):
+    """Validate a list query string; returns (params dict, error list).
+
+    Parameters named in `rejected` count as unknown; their messages come
+    first, in the order of `rejected`."""
     allowed = V2_PARAMS if v2 else V1_PARAMS
     pairs = parse_qsl(query, keep_blank_values=True)
     seen = {}
-    errs = []
+    present = {key for key, _ in pairs}
+    errs = ["property %s should not exist" % key for key in rejected
+            if key in present]
     for key, value in pairs:
+        if key in rejected:
+            continue
         if key not in allowed:
             msg = "property %s should not exist" % key
             if msg not in errs:
@@ -913,17 +998,101 @@ def validate_list_query(query, v2):
 
 
 def _bounds(params, prefix):
-    """Inclusive [lo, hi] ms bounds from the Gt/Ge/Lt/Le filters."""
+    """Inclusive [lo, hi] microsecond bounds from the Gt/Ge/Lt/Le filters.
+
+    The filter values are milliseconds; each stands for the first
+    microsecond of its millisecond."""
     lo = hi = None
     if prefix + "Gt" in params:
-        lo = params[prefix + "Gt"] + 1
+        lo = params[prefix + "Gt"] * 1000 + 1
     if prefix + "Ge" in params:
-        lo = params[prefix + "Ge"] if lo is None else max(lo, params[prefix + "Ge"])
+        value = params[prefix + "Ge"] * 1000
+        lo = value if lo is None else max(lo, value)
     if prefix + "Lt" in params:
-        hi = params[prefix + "Lt"] - 1
+        hi = params[prefix + "Lt"] * 1000 - 1
     if prefix + "Le" in params:
-        hi = params[prefix + "Le"] if hi is None else min(hi, params[prefix + "Le"])
+        value = params[prefix + "Le"] * 1000
+        hi = value if hi is None else min(hi, value)
     return lo, hi
+
+
+def check_behaviour(data):
+    """Validate a POST /__mock/behaviour body; returns (changes, message).
+
+    changes maps every switch named in the body to its new value, None
+    meaning off; message is None when the body is valid."""
+    if type(data) is not dict:
+        return None, "expected a JSON object of behaviour switches"
+    if data.get("retention_days") is not None and \
+            data.get("retention_since") is not None:
+        return None, "retention_days and retention_since exclude each other"
+    changes = {}
+    for name, value in data.items():
+        if name not in SWITCHES:
+            return None, ("unknown behaviour switch %s (known: %s)"
+                          % (name, ", ".join(SWITCHES)))
+        if value is None:
+            changes[name] = None
+        elif name in BOOL_SWITCHES:
+            if type(value) is not bool:
+                return None, "%s must be true or false" % name
+            changes[name] = value or None
+        elif name == "reject_params":
+            if type(value) is not list or \
+                    any(type(x) is not str or x not in V2_PARAMS
+                        for x in value):
+                return None, ("reject_params must be an array of list query "
+                              "parameter names: " + ", ".join(V2_PARAMS))
+            names = []
+            for x in value:
+                if x not in names:
+                    names.append(x)
+            changes[name] = names or None
+        elif name == "cap_limit":
+            if type(value) is not int or value < 1:
+                return None, "cap_limit must be an integer >= 1"
+            changes[name] = value
+        elif name == "retention_days":
+            if not is_num(value) or not 0 <= value <= MAX_RETENTION_DAYS:
+                return None, ("retention_days must be a number of days in "
+                              "0..%d" % MAX_RETENTION_DAYS)
+            changes[name] = value
+        elif name == "retention_since":
+            ms = parse_iso(value)
+            if ms is None or not MIN_MS <= ms <= MAX_MS:
+                return None, "retention_since must be an ISO 8601 date-time"
+            changes[name] = value
+        elif name == "v1_order":
+            if value not in ("ASC", "DESC"):
+                return None, "v1_order must be ASC or DESC"
+            changes[name] = value
+    return changes, None
+
+
+def micro_extra(key):
+    """Extra microseconds (0..999) of a number under "microseconds".
+
+    The first four bytes of sha256("vapi-mock:us:" + key), modulo 1000."""
+    digest = hashlib.sha256(("vapi-mock:us:%s" % key)
+                            .encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:4], "big") % 1000
+
+
+def legacy_fields(key, obj):
+    """The pre-2025 fields shown for a stored object under "legacy_secrets".
+
+    Returns None for a non-object, else {"secret": for server.secret (None
+    without a server object), "serverUrl": ..., "serverUrlSecret": ...}."""
+    if type(obj) is not dict:
+        return None
+    secret = hashlib.sha256(("vapi-mock:legacy-secret:%s" % key)
+                            .encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    server = obj.get("server")
+    url = server.get("url") if type(server) is dict else None
+    if type(url) is not str:
+        url = LEGACY_URL % key
+    return {"secret": secret if type(server) is dict else None,
+            "serverUrl": url, "serverUrlSecret": secret}
 
 
 # --------------------------------------------------------------------------
@@ -931,8 +1100,14 @@ def _bounds(params, prefix):
 # --------------------------------------------------------------------------
 
 class Entry:
-    """One stored number with its cached serialization and sort keys."""
-    __slots__ = ("key", "obj", "raw", "ms", "upd_ms", "search", "text")
+    """One stored number with its cached serialization and sort keys.
+
+    ms/upd_ms are the printed createdAt/updatedAt in milliseconds; us/upd_us
+    the stored values in microseconds (ms * 1000 + extra, extra being 0
+    unless the "microseconds" switch is on).  legacy holds the pre-2025
+    fields shown under "legacy_secrets" (see legacy_fields), else None."""
+    __slots__ = ("key", "obj", "raw", "ms", "upd_ms", "search", "text",
+                 "extra", "us", "upd_us", "legacy")
 
     def __init__(self, key, obj, ms=None, upd_ms=None):
         """Wrap a stored object; `key` is its id (or a synthetic key).
@@ -943,12 +1118,37 @@ class Entry:
         if ms is None and type(obj) is dict:
             ms = parse_iso(obj.get("createdAt"))
         self.ms = ms if ms is not None else 0
+        self.extra = 0
+        self.us = self.ms * 1000
+        self.legacy = None
         self.refresh(upd_ms)
+
+    def set_extra(self, extra):
+        """Set the extra microseconds of both timestamps (not while the
+        entry is in a sorted index)."""
+        self.extra = extra
+        self.us = self.ms * 1000 + extra
+        self.upd_us = self.upd_ms * 1000 + extra
+
+    def view(self):
+        """The object as answered: the stored one plus any legacy fields."""
+        obj, legacy = self.obj, self.legacy
+        if legacy is None or type(obj) is not dict:
+            return obj
+        view = dict(obj)
+        server = view.get("server")
+        if legacy["secret"] is not None and type(server) is dict and \
+                "secret" not in server:
+            view["server"] = dict(server, secret=legacy["secret"])
+        for key in ("serverUrl", "serverUrlSecret"):
+            if key not in view:
+                view[key] = legacy[key]
+        return view
 
     def refresh(self, upd_ms=None):
         """Recompute the cached JSON bytes and the derived filter values."""
         obj = self.obj
-        self.raw = dumps(obj)
+        self.raw = dumps(self.view())
         if type(obj) is dict:
             upd = upd_ms if upd_ms is not None else parse_iso(obj.get("updatedAt"))
             self.upd_ms = upd if upd is not None else 0
@@ -957,6 +1157,7 @@ class Entry:
         else:
             self.upd_ms = 0
             self.search = ()
+        self.upd_us = self.upd_ms * 1000 + self.extra
         # All searchable fields in one string: a fast first test.
         self.text = "\n".join(self.search)
 
@@ -997,10 +1198,9 @@ class Store:
         self.entries = {}
         for obj, ms, upd_ms in objs:
             self.entries[obj["id"]] = Entry(obj["id"], obj, ms, upd_ms)
-        # Sorted indexes of (ms, key, entry) and (-ms, key, entry); keys are
-        # unique, so tuple comparison never reaches the entry.
-        self.asc = sorted((e.ms, e.key, e) for e in self.entries.values())
-        self.desc = sorted((-e.ms, e.key, e) for e in self.entries.values())
+        self.behaviour = {}
+        self.retention_ms = None
+        self.reindex()
         self.log = []
         self.seq = 0
         self.faults = []
@@ -1020,17 +1220,34 @@ class Store:
 
     # -- index maintenance -------------------------------------------------
 
-    def insert(self, entry):
-        """Add an entry to the map and both sorted indexes."""
+    def reindex(self):
+        """Rebuild both sorted indexes from the map.
+
+        They hold (us, key, entry) and (-us, key, entry); keys are unique,
+        so tuple comparison never reaches the entry."""
+        self.asc = sorted((e.us, e.key, e) for e in self.entries.values())
+        self.desc = sorted((-e.us, e.key, e) for e in self.entries.values())
+
+    def insert(self, entry, fresh=False):
+        """Add an entry to the map and both sorted indexes.
+
+        The behaviour switches in force shape it first: its extra
+        microseconds and, unless `fresh` (created through the API), its
+        legacy fields."""
+        if self.behaviour.get("microseconds"):
+            entry.set_extra(micro_extra(entry.key))
+        if self.behaviour.get("legacy_secrets") and not fresh:
+            entry.legacy = legacy_fields(entry.key, entry.obj)
+            entry.refresh()
         self.entries[entry.key] = entry
-        bisect.insort(self.asc, (entry.ms, entry.key, entry))
-        bisect.insort(self.desc, (-entry.ms, entry.key, entry))
+        bisect.insort(self.asc, (entry.us, entry.key, entry))
+        bisect.insort(self.desc, (-entry.us, entry.key, entry))
 
     def remove(self, key):
         """Remove an entry from the map and both indexes; returns it."""
         entry = self.entries.pop(key)
-        for index, item in ((self.asc, (entry.ms, key)),
-                            (self.desc, (-entry.ms, key))):
+        for index, item in ((self.asc, (entry.us, key)),
+                            (self.desc, (-entry.us, key))):
             pos = bisect.bisect_left(index, item)
             if pos < len(index) and index[pos][1] == key:
                 del index[pos]
@@ -1065,15 +1282,58 @@ class Store:
                 return text
             n = (n + 1) % 10 ** 7
 
+    # -- behaviour switches ------------------------------------------------
+
+    def set_behaviour(self, changes):
+        """Merge validated switch changes (None: off) into the current set
+        and reshape the stored entries where a switch needs it."""
+        new = dict(self.behaviour)
+        for name, value in changes.items():
+            if value is None:
+                new.pop(name, None)
+            else:
+                new[name] = value
+        if changes.get("retention_days") is not None:
+            new.pop("retention_since", None)
+        if changes.get("retention_since") is not None:
+            new.pop("retention_days", None)
+        old, self.behaviour = self.behaviour, new
+        micro = bool(new.get("microseconds"))
+        if micro != bool(old.get("microseconds")):
+            for entry in self.entries.values():
+                entry.set_extra(micro_extra(entry.key) if micro else 0)
+            self.reindex()
+        legacy = bool(new.get("legacy_secrets"))
+        if legacy != bool(old.get("legacy_secrets")):
+            for entry in self.entries.values():
+                entry.legacy = (legacy_fields(entry.key, entry.obj) if legacy
+                                else None)
+                entry.refresh()
+        if "retention_days" in changes or "retention_since" in changes:
+            self.retention_ms = None
+            if "retention_since" in new:
+                self.retention_ms = parse_iso(new["retention_since"])
+            elif "retention_days" in new and self.desc:
+                self.retention_ms = max(MIN_MS, self.desc[0][2].ms - int(
+                    round(new["retention_days"] * 86400000)))
+        self.touch()
+
     # -- listing -----------------------------------------------------------
 
-    def list_entries(self, params, desc, offset, limit):
-        """Select (total, [entries]) for a listing.
+    def retention_floor(self):
+        """First stored microsecond inside the retention window, or None."""
+        if self.retention_ms is None:
+            return None
+        return self.retention_ms * 1000
+
+    def select(self, lo, hi, params, desc, offset, limit):
+        """Select (total, [entries]) within inclusive createdAt bounds in
+        microseconds (None: open), with the request's updatedAt and search
+        filters.
 
         The createdAt range is found by bisection on the sorted index; the
         updatedAt and search filters scan only that range."""
         index = self.desc if desc else self.asc
-        lo, hi = _bounds(params, "createdAt")
         if desc:
             start = bisect.bisect_left(index, (-hi,)) if hi is not None else 0
             end = (bisect.bisect_left(index, (-lo + 1,)) if lo is not None
@@ -1096,34 +1356,63 @@ class Store:
             ulo = -(1 << 62) if ulo is None else ulo
             uhi = (1 << 62) if uhi is None else uhi
             rows = [t[2] for t in index[start:end]
-                    if ulo <= t[2].upd_ms <= uhi]
+                    if ulo <= t[2].upd_us <= uhi]
         if search is not None:
             rows = [e for e in rows if search in e.text
                     and any(search in f for f in e.search)]
         return len(rows), rows[offset:offset + limit]
+
+    def list_entries(self, params, desc, offset, limit):
+        """Select (total, [entries]) for a listing: the request's filters,
+        inside the retention window if there is one."""
+        lo, hi = _bounds(params, "createdAt")
+        floor = self.retention_floor()
+        if floor is not None and (lo is None or lo < floor):
+            lo = floor
+        return self.select(lo, hi, params, desc, offset, limit)
 
     @staticmethod
     def join(entries):
         """JSON array bytes built from the entries' cached bytes."""
         return b"[" + b",".join([e.raw for e in entries]) + b"]"
 
+    def page_size(self, limit):
+        """The number of rows a list page really holds (cap_limit)."""
+        cap = self.behaviour.get("cap_limit")
+        return limit if cap is None else min(limit, cap)
+
     def list_v1(self, params):
         """Body of GET /phone-number."""
-        _, rows = self.list_entries(params, True, 0, params["limit"])
+        desc = self.behaviour.get("v1_order") != "ASC"
+        _, rows = self.list_entries(params, desc, 0,
+                                    self.page_size(params["limit"]))
         return self.join(rows)
 
     def list_v2(self, params):
         """Body of GET /v2/phone-number."""
+        switches = self.behaviour
         limit = params["limit"]
         page = params["page"]
         order = params["sortOrder"]
-        total, rows = self.list_entries(params, order == "DESC",
-                                        (page - 1) * limit, limit)
+        size = self.page_size(limit)
+        desc = order == "DESC" or bool(switches.get("ignore_sort_order"))
+        total, rows = self.list_entries(params, desc, (page - 1) * size, size)
         meta = {"itemsPerPage": limit, "totalItems": total,
-                "currentPage": page,
-                "totalPages": math.ceil(total / limit) if limit else 0,
-                "hasNextPage": bool(limit) and page * limit < total,
-                "sortOrder": order}
+                "currentPage": page}
+        minimal = bool(switches.get("minimal_metadata"))
+        if not minimal and not switches.get("no_has_next_page"):
+            meta["totalPages"] = math.ceil(total / size) if size else 0
+            meta["hasNextPage"] = bool(size) and page * size < total
+            meta["sortOrder"] = order
+        floor = self.retention_floor()
+        if floor is not None and not minimal:
+            lo, hi = _bounds(params, "createdAt")
+            if lo is None or lo < floor:
+                top = floor - 1 if hi is None else min(hi, floor - 1)
+                beyond, _ = self.select(lo, top, params, desc, 0, 0)
+                if beyond:
+                    meta["itemsBeyondRetention"] = True
+                meta["createdAtGe"] = fmt_ts(self.retention_ms)
         return (b'{"results":' + self.join(rows) + b',"metadata":'
                 + dumps(meta) + b"}")
 
@@ -1147,20 +1436,20 @@ class Store:
         size = len(order)
         if at == "newest":
             victims = order[:n_delete]
-            base = -order[0][0] if size else BASE_MS
+            base = order[0][2].ms if size else BASE_MS
             stamps = [base + 1000 * (j + 1) for j in range(n_create)]
         elif at == "oldest":
             victims = order[size - n_delete:] if n_delete else []
-            base = -order[-1][0] if size else BASE_MS
+            base = order[-1][2].ms if size else BASE_MS
             stamps = [base - 1000 * (j + 1) for j in range(n_create)]
         else:
             mid = size // 2
             first = max(0, mid - n_delete // 2)
             victims = order[first:first + n_delete]
             if size >= 2:
-                newer, older = -order[mid - 1][0], -order[mid][0]
+                newer, older = order[mid - 1][2].ms, order[mid][2].ms
             else:
-                newer = older = -order[0][0] if size else BASE_MS
+                newer = older = order[0][2].ms if size else BASE_MS
             gap = newer - older
             if gap > n_create:
                 stamps = [older + gap * (j + 1) // (n_create + 1)
@@ -1240,6 +1529,13 @@ def error_response(status, message, error=None):
     """A NestJS-shaped error: {"statusCode","message","error"}."""
     return json_response(status, {"statusCode": status, "message": message,
                                   "error": error or phrase(status)})
+
+
+def nest_error(status, message):
+    """A NestJS-shaped error in NestJS's own key order:
+    {"message","error","statusCode"}."""
+    return json_response(status, {"message": message, "error": phrase(status),
+                                  "statusCode": status})
 
 
 def check_fault_headers(headers):
@@ -1545,6 +1841,8 @@ class MockHandler(BaseHTTPRequestHandler):
             resp = Response(status, NGINX_PAGE.format(
                 code=status, phrase=phrase(status)).encode("utf-8"),
                 "text/html", compress=False)
+            if fault.get("retry_after") is not None:
+                resp.headers.append(("Retry-After", str(fault["retry_after"])))
         elif kind == "body":
             text = fault.get("text", "")
             data = text.encode("utf-8") if isinstance(text, str) else dumps(text)
@@ -1574,6 +1872,9 @@ class MockHandler(BaseHTTPRequestHandler):
         if len(path) > 1 and path.endswith("/"):
             path = path[:-1]
         route_method = "GET" if method == "HEAD" else method
+        if self.server.store.behaviour.get("no_v2") and \
+                (path + "/").startswith("/v2/phone-number/"):
+            return nest_error(404, "Cannot %s %s" % (method, target))
         if path == "/phone-number":
             if route_method == "GET":
                 return self.list_numbers(query, False)
@@ -1599,10 +1900,14 @@ class MockHandler(BaseHTTPRequestHandler):
 
     def list_numbers(self, query, v2):
         """GET /phone-number (bare array) or GET /v2/phone-number (paged)."""
-        params, errs = validate_list_query(query, v2)
-        if errs:
-            return error_response(400, errs)
         store = self.server.store
+        rejected = store.behaviour.get("reject_params") or ()
+        params, errs = validate_list_query(query, v2, rejected)
+        if errs:
+            if rejected and any(key in rejected for key, _ in
+                                parse_qsl(query, keep_blank_values=True)):
+                return nest_error(400, errs)
+            return error_response(400, errs)
         with store.lock:
             store.fire_mutations()
             cache_key = (v2, query)
@@ -1677,7 +1982,7 @@ class MockHandler(BaseHTTPRequestHandler):
             obj["createdAt"] = fmt_ts(now)
             obj["updatedAt"] = fmt_ts(now)
             entry = Entry(obj["id"], obj)
-            store.insert(entry)
+            store.insert(entry, fresh=True)
             store.touch()
             return Response(201, entry.raw)
 
@@ -1705,7 +2010,7 @@ class MockHandler(BaseHTTPRequestHandler):
             obj["createdAt"] = fmt_ts(now)
             obj["updatedAt"] = fmt_ts(now)
             entry = Entry(obj["id"], obj)
-            store.insert(entry)
+            store.insert(entry, fresh=True)
             store.touch()
             return Response(201, entry.raw)
 
@@ -1743,6 +2048,9 @@ class MockHandler(BaseHTTPRequestHandler):
             created = parse_iso(obj.get("createdAt"))
             obj["updatedAt"] = fmt_ts(max(now_ms(), created or 0))
             entry.obj = obj
+            if entry.legacy is not None and "server" in data:
+                # The new server object (or none) carries no legacy secret.
+                entry.legacy = dict(entry.legacy, secret=None)
             entry.refresh()
             store.touch()
             return Response(200, entry.raw)
@@ -1821,6 +2129,20 @@ class MockHandler(BaseHTTPRequestHandler):
             with store.lock:
                 store.faults = []
             return json_response(200, {"ok": True})
+        if route == ("POST", "/__mock/behaviour"):
+            changes, msg = check_behaviour(data)
+            if msg:
+                return error_response(400, msg)
+            with store.lock:
+                store.set_behaviour(changes)
+                return json_response(200, store.behaviour)
+        if route == ("GET", "/__mock/behaviour"):
+            with store.lock:
+                return json_response(200, store.behaviour)
+        if route == ("DELETE", "/__mock/behaviour"):
+            with store.lock:
+                store.set_behaviour({name: None for name in store.behaviour})
+                return json_response(200, store.behaviour)
         if route == ("POST", "/__mock/mutations"):
             return self.add_mutations(data)
         if route == ("GET", "/__mock/mutations"):
