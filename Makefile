@@ -21,7 +21,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" vapi_fdw.contro
 DATA = vapi_fdw--0.1.sql
 PGFILEDESC = "vapi_fdw - foreign data wrapper for Vapi phone numbers"
 
-REGRESS = setup options scan types import errors paging pushdown modify defects entrypoints reliability hostile soak concurrency
+REGRESS = setup options scan types import errors paging pushdown modify defects entrypoints fidelity reliability hostile soak concurrency
 REGRESS_OPTS = --load-extension=vapi_fdw
 
 SHLIB_LINK += -lcurl -ljson-c

@@ -776,8 +776,8 @@ vapi_raise_response(VapiConn *conn, const char *method,
 				 errdetail_internal("The answer is not Vapi's JSON (Content-Type \"%s\"); %s",
 									resp->content_type ? vapi_redact(conn, resp->content_type) : "none",
 									vapi_remote_message(conn, resp, redact)),
-				 errhint("A proxy, firewall or load balancer answered, not Vapi: the API key was not judged.  Check the network path to \"%s\".",
-						 conn->opts.url),
+				 errhint("A proxy, firewall or load balancer answered, not Vapi: the API key was not judged.  Check the network path to the url of server \"%s\".",
+						 conn->server_name),
 				 errcontext("Vapi request: %s %s", method, path_and_query)));
 	else if (resp->status == 429)
 		ereport(ERROR,

@@ -47,12 +47,24 @@ struct VapiPage
 
 /*
  * Fields that are secrets: never put into "attrs" (they are readable only
- * through their own columns, where a column privilege can hide them).
+ * through a column of their own, where a column privilege can hide them).
+ * Objects created under older versions of the API still carry secrets of
+ * their own (server.secret, serverUrlSecret): those are left out of every
+ * column but one whose key names them.  "in_parent": the secret does show
+ * in a column reading its parent object (authentication.password in the
+ * authentication column, the documented way to read it).
  */
-static const char *const vapi_secret_paths[][2] = {
-	{"twilioAuthToken", NULL},
-	{"twilioApiSecret", NULL},
-	{"authentication", "password"},
+static const struct
+{
+	const char *top;
+	const char *sub;			/* NULL: the top-level field itself */
+	bool		in_parent;
+}			vapi_secret_paths[] = {
+	{"twilioAuthToken", NULL, false},
+	{"twilioApiSecret", NULL, false},
+	{"serverUrlSecret", NULL, false},
+	{"authentication", "password", true},
+	{"server", "secret", false},
 };
 
 /* Context of a row conversion, for error messages. */
@@ -84,9 +96,13 @@ static char *vapi_json_server_string(json_object *v, int *lenp);
 static char *vapi_json_number_text(json_object *v);
 static JsonbValue *vapi_push_jsonb(JsonbParseState **state, json_object *v,
 								   JsonbIteratorToken token, int depth,
-								   const char *parent_key);
-static Datum vapi_json_to_jsonb(json_object *v, bool filter_secrets);
+								   const char *parent_key, bool own_column);
+static bool vapi_is_secret(int depth, const char *parent_key, const char *key,
+						   bool own_column);
+static Datum vapi_json_to_jsonb(json_object *v, bool filter_secrets,
+								const char *column_key);
 static Datum vapi_json_domain_check(VapiColumn *col, Datum value);
+static bool vapi_has_secret_below(json_object *v, const char *key);
 static Datum vapi_json_to_datum(json_object *v, VapiColumn *col);
 static void vapi_conv_error_callback(void *arg);
 
@@ -604,11 +620,11 @@ vapi_json_item_subset(VapiItem *item, List *keys)
 		pushJsonbValue(&state, WJB_KEY, &k);
 		if (json_object_is_type(v, json_type_object) ||
 			json_object_is_type(v, json_type_array))
-			vapi_push_jsonb(&state, v, WJB_VALUE, -1, NULL);
+			vapi_push_jsonb(&state, v, WJB_VALUE, -1, NULL, false);
 		else
 		{
 			/* a scalar: push it as the value of the key */
-			Jsonb	   *scalar = DatumGetJsonbP(vapi_json_to_jsonb(v, false));
+			Jsonb	   *scalar = DatumGetJsonbP(vapi_json_to_jsonb(v, false, NULL));
 			JsonbValue	sv;
 
 			if (!JsonbExtractScalar(&scalar->root, &sv))
@@ -660,17 +676,49 @@ vapi_json_number_text(json_object *v)
 }
 
 /*
+ * vapi_is_secret
+ *		Is "key", at this depth of the object being converted (0: the
+ *		phone number itself; 1: an object inside it, "parent_key"), a
+ *		secret to leave out?  In a column reading that object
+ *		("own_column"), a secret that shows in its parent's column is kept.
+ */
+static bool
+vapi_is_secret(int depth, const char *parent_key, const char *key,
+			   bool own_column)
+{
+	int			i;
+
+	if (depth < 0)
+		return false;
+	for (i = 0; i < lengthof(vapi_secret_paths); i++)
+	{
+		if (depth == 0 && vapi_secret_paths[i].sub == NULL &&
+			strcmp(key, vapi_secret_paths[i].top) == 0)
+			return true;
+		if (depth == 1 && parent_key != NULL &&
+			vapi_secret_paths[i].sub != NULL &&
+			!(own_column && vapi_secret_paths[i].in_parent) &&
+			strcmp(parent_key, vapi_secret_paths[i].top) == 0 &&
+			strcmp(key, vapi_secret_paths[i].sub) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
  * vapi_push_jsonb
  *		Append a json-c value to a jsonb being built and return what
  *		pushJsonbValue returned for its last token (the finished value,
  *		once the top level is closed).  "depth" is the nesting level for
  *		secret filtering (-1: no filtering) and "parent_key" the key of the
- *		enclosing object at depth 1, to drop nested secrets.  The token
- *		WJB_BEGIN_ARRAY asks for a top-level scalar.
+ *		enclosing object at depth 1, to drop nested secrets; "own_column":
+ *		the value is that of a column reading "parent_key" (depth 1 is its
+ *		top).  The token WJB_BEGIN_ARRAY asks for a top-level scalar.
  */
 static JsonbValue *
 vapi_push_jsonb(JsonbParseState **state, json_object *v,
-				JsonbIteratorToken token, int depth, const char *parent_key)
+				JsonbIteratorToken token, int depth, const char *parent_key,
+				bool own_column)
 {
 	JsonbValue	jv;
 
@@ -686,22 +734,8 @@ vapi_push_jsonb(JsonbParseState **state, json_object *v,
 				json_object_object_foreachC(v, it)
 				{
 					JsonbValue	k;
-					bool		secret = false;
-					int			i;
 
-					/* depth < 0 means: no secret filtering */
-					for (i = 0; depth >= 0 && i < lengthof(vapi_secret_paths); i++)
-					{
-						if (depth == 0 && vapi_secret_paths[i][1] == NULL &&
-							strcmp(it.key, vapi_secret_paths[i][0]) == 0)
-							secret = true;
-						if (depth == 1 && parent_key != NULL &&
-							vapi_secret_paths[i][1] != NULL &&
-							strcmp(parent_key, vapi_secret_paths[i][0]) == 0 &&
-							strcmp(it.key, vapi_secret_paths[i][1]) == 0)
-							secret = true;
-					}
-					if (secret)
+					if (vapi_is_secret(depth, parent_key, it.key, own_column))
 						continue;
 
 					k.type = jbvString;
@@ -711,7 +745,7 @@ vapi_push_jsonb(JsonbParseState **state, json_object *v,
 					pushJsonbValue(state, WJB_KEY, &k);
 					vapi_push_jsonb(state, it.val, WJB_VALUE,
 									depth >= 0 ? depth + 1 : -1,
-									depth == 0 ? it.key : NULL);
+									depth == 0 ? it.key : NULL, false);
 				}
 				return pushJsonbValue(state, WJB_END_OBJECT, NULL);
 			}
@@ -724,7 +758,7 @@ vapi_push_jsonb(JsonbParseState **state, json_object *v,
 				for (i = 0; i < n; i++)
 					vapi_push_jsonb(state, json_object_array_get_idx(v, i),
 									WJB_ELEM, depth >= 0 ? depth + 1 : -1,
-									NULL);
+									NULL, false);
 				return pushJsonbValue(state, WJB_END_ARRAY, NULL);
 			}
 		case json_type_null:
@@ -779,20 +813,24 @@ vapi_push_jsonb(JsonbParseState **state, json_object *v,
 /*
  * vapi_json_to_jsonb
  *		A json-c value as a jsonb Datum, built directly (no text round
- *		trip).  With "filter_secrets" the secret fields are left out.
+ *		trip).  With "filter_secrets" the secret fields are left out: of a
+ *		whole phone number, or (with "column_key") of the object a column
+ *		reads at that top-level key.
  */
 static Datum
-vapi_json_to_jsonb(json_object *v, bool filter_secrets)
+vapi_json_to_jsonb(json_object *v, bool filter_secrets, const char *column_key)
 {
 	JsonbParseState *state = NULL;
 	JsonbValue *res;
 	json_type	t = json_object_get_type(v);
 
-	if (t == json_type_object || t == json_type_array)
+	if (t == json_type_object && filter_secrets && column_key != NULL)
+		res = vapi_push_jsonb(&state, v, WJB_VALUE, 1, column_key, true);
+	else if (t == json_type_object || t == json_type_array)
 		res = vapi_push_jsonb(&state, v, WJB_VALUE, filter_secrets ? 0 : -1,
-							  NULL);
+							  NULL, false);
 	else
-		res = vapi_push_jsonb(&state, v, WJB_BEGIN_ARRAY, -1, NULL);
+		res = vapi_push_jsonb(&state, v, WJB_BEGIN_ARRAY, -1, NULL, false);
 	return JsonbPGetDatum(JsonbValueToJsonb(res));
 }
 
@@ -810,6 +848,24 @@ vapi_json_domain_check(VapiColumn *col, Datum value)
 }
 
 /*
+ * vapi_has_secret_below
+ *		Does the object a column reads at top-level key "key" hold a secret
+ *		that column must not show?
+ */
+static bool
+vapi_has_secret_below(json_object *v, const char *key)
+{
+	struct json_object_iter it;
+
+	json_object_object_foreachC(v, it)
+	{
+		if (vapi_is_secret(1, key, it.key, true))
+			return true;
+	}
+	return false;
+}
+
+/*
  * vapi_json_to_datum
  *		Convert one JSON value (not null) to the type of a column.
  */
@@ -820,8 +876,11 @@ vapi_json_to_datum(json_object *v, VapiColumn *col)
 	char	   *str;
 	int			len;
 
+	/* an object read at a top-level key leaves out its stale secrets */
 	if (col->basetypid == JSONBOID)
-		return vapi_json_domain_check(col, vapi_json_to_jsonb(v, false));
+		return vapi_json_domain_check(col,
+									  vapi_json_to_jsonb(v, col->npath == 1,
+														 col->path[0]));
 
 	if (col->typid == BOOLOID && t == json_type_boolean)
 		return BoolGetDatum(json_object_get_boolean(v));
@@ -840,8 +899,14 @@ vapi_json_to_datum(json_object *v, VapiColumn *col)
 							vapi_json_type_name(t),
 							format_type_with_typemod(col->typid, col->typmod)),
 					 errhint("Declare the column as jsonb, or point its \"key\" option at a scalar field.")));
-		text = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
-											  JSON_C_TO_STRING_NOSLASHESCAPE);
+		if (t == json_type_object && col->npath == 1 &&
+			vapi_has_secret_below(v, col->path[0]))
+			text = DatumGetCString(DirectFunctionCall1(jsonb_out,
+													   vapi_json_to_jsonb(v, true,
+																		  col->path[0])));
+		else
+			text = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+												  JSON_C_TO_STRING_NOSLASHESCAPE);
 
 		str = pg_any_to_server(text, strlen(text), PG_UTF8);
 		len = strlen(str);
@@ -917,7 +982,7 @@ vapi_json_item_to_datums(VapiItem *item, VapiColumn *columns, int ncolumns,
 
 		if (col->kind == VAPI_COL_ATTRS)
 		{
-			Datum		jb = vapi_json_to_jsonb(obj, true);
+			Datum		jb = vapi_json_to_jsonb(obj, true, NULL);
 
 			/* a json-typed attrs column gets the text of the same value */
 			if (col->basetypid != JSONBOID)

@@ -87,7 +87,16 @@ static const char *const vapi_assigned_fields[] = {
 
 /* Secret fields: their values are redacted from remote messages. */
 static const char *const vapi_secret_fields[] = {
-	"twilioAuthToken", "twilioApiSecret", NULL
+	"twilioAuthToken", "twilioApiSecret", "serverUrlSecret", NULL
+};
+
+/*
+ * Fields that objects created under older versions of the API still
+ * carry inside an object, and that the current API refuses in a write:
+ * never sent back when an UPDATE writes into that object.
+ */
+static const char *const vapi_stale_fields[][2] = {
+	{"server", "secret"},
 };
 
 /*
@@ -144,6 +153,7 @@ typedef struct VapiRowFrame
 
 static bool vapi_in_list(const char *const *list, const char *key);
 static const VapiProvider *vapi_find_provider(const char *name);
+static bool vapi_known_field(const char *key);
 static VapiColumn *vapi_column_for_key(VapiModifyState *st, const char *key);
 static VapiColumn *vapi_column_for_attno(VapiModifyState *st, AttrNumber attno);
 static const char *vapi_column_label(VapiModifyState *st, const char *key);
@@ -178,6 +188,26 @@ vapi_in_list(const char *const *list, const char *key)
 {
 	for (; *list != NULL; list++)
 		if (strcmp(*list, key) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * vapi_known_field
+ *		Is "key" a field vapi_fdw knows (of any provider)?  Fields it does
+ *		not know are passed to the API, whose 400 names what is wrong, so
+ *		that a field Vapi adds works without a new release.
+ */
+static bool
+vapi_known_field(const char *key)
+{
+	int			i;
+
+	if (vapi_in_list(vapi_common_fields, key) ||
+		vapi_in_list(vapi_assigned_fields, key))
+		return true;
+	for (i = 0; i < lengthof(vapi_providers); i++)
+		if (vapi_in_list(vapi_providers[i].fields, key))
 			return true;
 	return false;
 }
@@ -965,7 +995,9 @@ vapiExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 			if (tok != WJB_KEY || level != 1)
 				continue;
 			key = pnstrdup(v.val.string.val, v.val.string.len);
-			if (!vapi_in_list(vapi_common_fields, key) &&
+			/* a field vapi_fdw does not know goes to the API to judge */
+			if (vapi_known_field(key) &&
+				!vapi_in_list(vapi_common_fields, key) &&
 				!vapi_in_list(provider->fields, key))
 				ereport(ERROR,
 						(errcode(ERRCODE_CHECK_VIOLATION),
@@ -1097,21 +1129,29 @@ vapi_old_object(VapiModifyState *st, const char *id)
 /*
  * vapi_old_field_json
  *		The JSON text of a top-level field of an old phone number, or NULL
- *		if it has none.
+ *		if it has none, without the stale fields of older API versions that
+ *		the API now refuses (server.secret).
  */
 static char *
 vapi_old_field_json(Jsonb *old, const char *key)
 {
 	JsonbValue	tmp;
 	JsonbValue *v;
+	Datum		value;
+	int			i;
 
 	if (old == NULL || !JB_ROOT_IS_OBJECT(old))
 		return NULL;
 	v = getKeyJsonValueFromContainer(&old->root, key, strlen(key), &tmp);
 	if (v == NULL)
 		return NULL;
-	return DatumGetCString(DirectFunctionCall1(jsonb_out,
-											   JsonbPGetDatum(JsonbValueToJsonb(v))));
+	value = JsonbPGetDatum(JsonbValueToJsonb(v));
+	for (i = 0; i < lengthof(vapi_stale_fields); i++)
+		if (strcmp(key, vapi_stale_fields[i][0]) == 0 &&
+			JB_ROOT_IS_OBJECT(DatumGetJsonbP(value)))
+			value = DirectFunctionCall2(jsonb_delete, value,
+										CStringGetTextDatum(vapi_stale_fields[i][1]));
+	return DatumGetCString(DirectFunctionCall1(jsonb_out, value));
 }
 
 /*
@@ -1186,7 +1226,7 @@ vapiExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 			continue;
 
 		/* Provider-specific rules, when the row's provider is known. */
-		if (provider != NULL &&
+		if (provider != NULL && vapi_known_field(col->path[0]) &&
 			!vapi_in_list(vapi_common_fields, col->path[0]) &&
 			(!vapi_in_list(provider->fields, col->path[0]) ||
 			 strcmp(col->path[0], "numberDesiredAreaCode") == 0))

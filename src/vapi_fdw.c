@@ -189,6 +189,8 @@ typedef struct VapiScanState
 	bool		reordered;		/* the server's order was not the one asked */
 	bool		skip_bound_ms;	/* the next page starts before the bound's ms */
 	bool		warned_retention;
+	bool		retention_cut;	/* the metadata said the window cuts it */
+	VapiPageInfo retention_info;	/* what it said */
 	int			explain_lacks;	/* for EXPLAIN without a connection */
 
 	/* lookups: the ids returned already (an id is returned once) */
@@ -277,7 +279,7 @@ static int	vapi_lacking_param(const VapiHttpResponse *resp, const char *path);
 static bool vapi_list_fallback(VapiScanState *st, const VapiHttpResponse *resp,
 							   const char *path);
 static void vapi_check_page_order(VapiScanState *st);
-static void vapi_check_retention(VapiScanState *st);
+static void vapi_check_retention(VapiScanState *st, bool at_end);
 static char *vapi_format_unix_us(int64 us);
 static bool vapi_fetch_lookup(VapiScanState *st);
 static void vapi_request_error_callback(void *arg);
@@ -1343,6 +1345,12 @@ vapi_next_list_request(VapiScanState *st)
 				 errmsg("this deployment of the Vapi API cannot list phone numbers oldest first"),
 				 errdetail("It has no GET /v2/phone-number, and GET /phone-number lists newest first only."),
 				 errhint("Leave out ORDER BY created_at ASC (or sort a subquery's rows).")));
+	if (!req.v1 && !req.send_sort_order && st->ascending)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("this deployment of the Vapi API cannot list phone numbers oldest first"),
+				 errdetail("It refuses the \"sortOrder\" parameter."),
+				 errhint("Leave out ORDER BY created_at ASC (or sort a subquery's rows).")));
 	if (req.page > 1 && (lacks & (VAPI_API_NO_PAGE | VAPI_API_NO_V2)))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
@@ -1476,6 +1484,12 @@ vapi_advance_keyset(VapiScanState *st)
 			else
 				st->page_no = 2;
 		}
+	}
+	else if ((vapi_connection_api_lacks(st->conn) & VAPI_API_NO_V2) &&
+			 st->info.count < st->req_limit)
+	{
+		/* v1: a short page in the same millisecond exhausts it */
+		st->skip_bound_ms = true;
 	}
 	else
 	{
@@ -1664,7 +1678,7 @@ vapi_check_page_order(VapiScanState *st)
  *		WARNING, once per scan, or an ERROR with beyond_retention 'error'.
  */
 static void
-vapi_check_retention(VapiScanState *st)
+vapi_check_retention(VapiScanState *st, bool at_end)
 {
 	const char *asked = st->time[VAPI_FIELD_CREATED][VAPI_OP_GE];
 	int64		asked_ts;
@@ -1672,21 +1686,35 @@ vapi_check_retention(VapiScanState *st)
 
 	if (st->warned_retention)
 		return;
-	if (st->info.has_applied_created_ge)
-		narrower = asked == NULL || asked[0] == '$' ||
-			!vapi_parse_timestamp(asked, &asked_ts) ||
-			st->info.applied_created_ge > asked_ts;
-	if (st->info.beyond_retention != 1 && !narrower)
+	if (!at_end)
+	{
+		if (st->info.has_applied_created_ge)
+			narrower = asked == NULL || asked[0] == '$' ||
+				!vapi_parse_timestamp(asked, &asked_ts) ||
+				st->info.applied_created_ge > asked_ts;
+		if (st->info.beyond_retention == 1 || narrower)
+		{
+			st->retention_cut = true;
+			st->retention_info = st->info;
+		}
+		/*
+		 * Newest first, the window only cuts what the scan reaches at its
+		 * end (ORDER BY created_at DESC LIMIT 3 is not cut): wait for it.
+		 */
+		if (!st->retention_cut || !st->ascending)
+			return;
+	}
+	else if (!st->retention_cut)
 		return;
 	st->warned_retention = true;
 	ereport(vapi_connection_options(st->conn)->beyond_retention_error ? ERROR : WARNING,
 			(errcode(ERRCODE_WARNING),
 			 errmsg("the answer of foreign table \"%s\" is limited by the organisation's data-retention window",
 					st->relname),
-			 st->info.has_applied_created_ge ?
+			 st->retention_info.has_applied_created_ge ?
 			 errdetail("The Vapi API left out phone numbers created before %s%s.",
-					   vapi_format_unix_us(st->info.applied_created_ge),
-					   st->info.beyond_retention == 1 ?
+					   vapi_format_unix_us(st->retention_info.applied_created_ge),
+					   st->retention_info.beyond_retention == 1 ?
 					   " (metadata.itemsBeyondRetention), and some exist" : "") :
 			 errdetail("The Vapi API says some matching phone numbers are beyond the window (metadata.itemsBeyondRetention)."),
 			 errhint("Set beyond_retention 'error' on server \"%s\" to make this an error.",
@@ -1773,7 +1801,7 @@ vapi_fetch_page(VapiScanState *st)
 
 	/* What came back is checked, every page. */
 	vapi_check_page_order(st);
-	vapi_check_retention(st);
+	vapi_check_retention(st, false);
 
 	/* Guard against an API that ignores the paging parameters. */
 	if (n > 0)
@@ -1815,6 +1843,9 @@ vapi_fetch_page(VapiScanState *st)
 			 st->info.has_next_page < 0);
 	else
 		more = true;
+	/* the window cut the answer short where the scan ends without a LIMIT */
+	if (!more)
+		vapi_check_retention(st, true);
 	if (st->limit >= 0 && st->returned + n >= st->limit + list_length(st->filter_ids))
 		more = false;
 	st->done = !more;
