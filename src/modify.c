@@ -36,6 +36,10 @@
 #include "optimizer/appendinfo.h"
 #include "optimizer/clauses.h"
 #include "optimizer/optimizer.h"
+#if PG_VERSION_NUM >= 160000
+#include "optimizer/inherit.h"
+#include "optimizer/pathnode.h"
+#endif
 #include "parser/parsetree.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"

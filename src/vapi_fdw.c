@@ -510,9 +510,17 @@ vapi_useful_order(PlannerInfo *root, RelOptInfo *baserel, VapiRelInfo *fpinfo)
 		if (IsA(var, Var) && var->varno == baserel->relid &&
 			var->varlevelsup == 0 && var->varattno == attno)
 		{
-			if (pk->pk_strategy == BTLessStrategyNumber && !pk->pk_nulls_first)
+#if PG_VERSION_NUM >= 180000
+			bool		asc = pk->pk_cmptype == COMPARE_LT;
+			bool		desc = pk->pk_cmptype == COMPARE_GT;
+#else
+			bool		asc = pk->pk_strategy == BTLessStrategyNumber;
+			bool		desc = pk->pk_strategy == BTGreaterStrategyNumber;
+#endif
+
+			if (asc && !pk->pk_nulls_first)
 				return 1;
-			if (pk->pk_strategy == BTGreaterStrategyNumber && pk->pk_nulls_first)
+			if (desc && pk->pk_nulls_first)
 				return -1;
 		}
 	}
@@ -2526,7 +2534,11 @@ vapi_sample_rows(Relation relation, int elevel, HeapTuple *rows,
 	{
 		bool		more;
 
+#if PG_VERSION_NUM >= 180000
+		vacuum_delay_point(true);
+#else
 		vacuum_delay_point();
+#endif
 		MemoryContextReset(rowcxt);
 		oldcxt = MemoryContextSwitchTo(rowcxt);
 		memset(nulls, true, sizeof(bool) * tupdesc->natts);
