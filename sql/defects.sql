@@ -132,6 +132,9 @@ CREATE FOREIGN TABLE exact (id uuid, big numeric, big_text text OPTIONS (key 'bi
   neg numeric, u64 text, i64 bigint, frac text, tiny text, deep jsonb, name text, attrs jsonb)
   SERVER vapi;
 SELECT big, big_text, neg, u64, i64, frac, tiny, jsonb_typeof(deep) AS deep, name FROM exact;
+-- non-ASCII text as raw UTF-8, in a list page above and in a by-id answer
+-- here (validated by PostgreSQL's own JSON lexer, the same with any json-c)
+SELECT name FROM exact WHERE id = '00000000-0000-4000-8000-00000000b001';
 \set raw `python3 test/mockctl.py get 00000000-0000-4000-8000-00000000b001`
 SELECT attrs = :'raw'::jsonb AS attrs_equal_jsonb, attrs->'big' AS big, attrs->'u64' AS u64,
        attrs #> '{deep,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0}' AS innermost

@@ -22,6 +22,7 @@
  */
 #define json_object pg_sql_json_object
 #include "catalog/pg_type.h"
+#include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -86,6 +87,7 @@ typedef struct VapiConvContext
 
 static char *vapi_json_prescan(const char *buf, size_t len, int *depth,
 							   List **bignums);
+static char *vapi_json_validate(const char *buf, size_t len);
 static json_object *vapi_json_parse_owned(const char *buf, size_t len,
 										  MemoryContext cxt,
 										  char **errdesc);
@@ -260,6 +262,50 @@ vapi_json_prescan(const char *buf, size_t len, int *depth, List **bignums)
 }
 
 /*
+ * vapi_json_validate
+ *		Is the text one complete JSON value (RFC 8259) in valid UTF-8?
+ *		Checked with PostgreSQL's own JSON lexer, so that what is accepted
+ *		and the messages do not depend on the json-c release (whose strict
+ *		mode changed meaning: 0.18 refuses every non-ASCII byte in it).
+ *		Returns NULL, or what is wrong (palloc'd).
+ */
+static char *
+vapi_json_validate(const char *buf, size_t len)
+{
+	JsonLexContext *lex;
+	JsonParseErrorType r;
+	int			valid;
+	char	   *problem = NULL;
+
+	valid = pg_encoding_verifymbstr(PG_UTF8, buf, (int) len);
+	if (valid < (int) len)
+		return psprintf("The text is not valid UTF-8 at byte %d.", valid);
+
+#if PG_VERSION_NUM >= 170000
+	lex = makeJsonLexContextCstringLen(NULL, buf, len, PG_UTF8, false);
+#else
+	lex = makeJsonLexContextCstringLen((char *) buf, (int) len, PG_UTF8, false);
+#endif
+	r = pg_parse_json(lex, &nullSemAction);
+	if (r != JSON_SUCCESS)
+	{
+		if (lex->token_type == JSON_TOKEN_END ||
+			lex->token_start >= buf + len)
+			problem = psprintf("The JSON text ends early, after %zu bytes.", len);
+		else
+			problem = psprintf("JSON parse error: %s (at byte %zu)",
+							   json_errdetail(r, lex),
+							   (size_t) (lex->token_start - buf));
+	}
+#if PG_VERSION_NUM >= 170000
+	freeJsonLexContext(lex);
+#else
+	pfree(lex);
+#endif
+	return problem;
+}
+
+/*
  * vapi_json_parse_owned
  *		Parse a complete JSON text strictly (RFC 8259, valid UTF-8, nothing
  *		after the value) into a tree owned by "cxt".  Returns NULL and sets
@@ -292,7 +338,9 @@ vapi_json_parse_owned(const char *buf, size_t len, MemoryContext cxt,
 		return NULL;
 	}
 
-	problem = vapi_json_prescan(buf, len, &depth, &bignums);
+	problem = vapi_json_validate(buf, len);
+	if (problem == NULL)
+		problem = vapi_json_prescan(buf, len, &depth, &bignums);
 	if (problem != NULL)
 	{
 		*errdesc = problem;
@@ -324,11 +372,8 @@ vapi_json_parse_owned(const char *buf, size_t len, MemoryContext cxt,
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory")));
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT
-#ifdef JSON_TOKENER_VALIDATE_UTF8
-						   | JSON_TOKENER_VALIDATE_UTF8
-#endif
-		);
+	/* validated above: json-c's own strictness differs between releases */
+	json_tokener_set_flags(tok, 0);
 	root = json_tokener_parse_ex(tok, buf, (int) len);
 	jerr = json_tokener_get_error(tok);
 	offset = tok->char_offset;
