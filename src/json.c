@@ -38,6 +38,35 @@
 
 #include <json-c/json.h>
 
+/*
+ * Building a jsonb value: PostgreSQL 19 replaced the parse-state pointer
+ * of pushJsonbValue with a JsonbInState that holds the finished value.
+ */
+#if PG_VERSION_NUM >= 190000
+typedef JsonbInState VapiJsonbBuild;
+#define VAPI_JSONB_BUILD_INIT	{0}
+#else
+typedef JsonbParseState *VapiJsonbBuild;
+#define VAPI_JSONB_BUILD_INIT	NULL
+#endif
+
+/*
+ * vapi_jsonb_push
+ *		pushJsonbValue, returning the value it built (the finished value
+ *		once the top level is closed), on every major.
+ */
+static inline JsonbValue *
+vapi_jsonb_push(VapiJsonbBuild *build, JsonbIteratorToken token,
+				JsonbValue *value)
+{
+#if PG_VERSION_NUM >= 190000
+	pushJsonbValue(build, token, value);
+	return build->result;
+#else
+	return pushJsonbValue(build, token, value);
+#endif
+}
+
 struct VapiPage
 {
 	json_object *root;
@@ -96,7 +125,7 @@ static const char *vapi_json_type_name(json_type t);
 static void vapi_json_check_no_nul(const char *s, size_t len);
 static char *vapi_json_server_string(json_object *v, int *lenp);
 static char *vapi_json_number_text(json_object *v);
-static JsonbValue *vapi_push_jsonb(JsonbParseState **state, json_object *v,
+static JsonbValue *vapi_push_jsonb(VapiJsonbBuild *state, json_object *v,
 								   JsonbIteratorToken token, int depth,
 								   const char *parent_key, bool own_column);
 static bool vapi_is_secret(int depth, const char *parent_key, const char *key,
@@ -646,11 +675,11 @@ vapi_json_check_no_nul(const char *s, size_t len)
 Jsonb *
 vapi_json_item_subset(VapiItem *item, List *keys)
 {
-	JsonbParseState *state = NULL;
+	VapiJsonbBuild state = VAPI_JSONB_BUILD_INIT;
 	JsonbValue *res;
 	ListCell   *lc;
 
-	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	vapi_jsonb_push(&state, WJB_BEGIN_OBJECT, NULL);
 	foreach(lc, keys)
 	{
 		const char *key = strVal(lfirst(lc));
@@ -662,7 +691,7 @@ vapi_json_item_subset(VapiItem *item, List *keys)
 		k.type = jbvString;
 		k.val.string.val = pstrdup(key);
 		k.val.string.len = strlen(key);
-		pushJsonbValue(&state, WJB_KEY, &k);
+		vapi_jsonb_push(&state, WJB_KEY, &k);
 		if (json_object_is_type(v, json_type_object) ||
 			json_object_is_type(v, json_type_array))
 			vapi_push_jsonb(&state, v, WJB_VALUE, -1, NULL, false);
@@ -674,10 +703,10 @@ vapi_json_item_subset(VapiItem *item, List *keys)
 
 			if (!JsonbExtractScalar(&scalar->root, &sv))
 				elog(ERROR, "vapi_fdw: expected a JSON scalar");
-			pushJsonbValue(&state, WJB_VALUE, &sv);
+			vapi_jsonb_push(&state, WJB_VALUE, &sv);
 		}
 	}
-	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	res = vapi_jsonb_push(&state, WJB_END_OBJECT, NULL);
 	return JsonbValueToJsonb(res);
 }
 
@@ -761,7 +790,7 @@ vapi_is_secret(int depth, const char *parent_key, const char *key,
  *		top).  The token WJB_BEGIN_ARRAY asks for a top-level scalar.
  */
 static JsonbValue *
-vapi_push_jsonb(JsonbParseState **state, json_object *v,
+vapi_push_jsonb(VapiJsonbBuild *state, json_object *v,
 				JsonbIteratorToken token, int depth, const char *parent_key,
 				bool own_column)
 {
@@ -775,7 +804,7 @@ vapi_push_jsonb(JsonbParseState **state, json_object *v,
 			{
 				struct json_object_iter it;
 
-				pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
+				vapi_jsonb_push(state, WJB_BEGIN_OBJECT, NULL);
 				json_object_object_foreachC(v, it)
 				{
 					JsonbValue	k;
@@ -787,24 +816,24 @@ vapi_push_jsonb(JsonbParseState **state, json_object *v,
 					k.val.string.val = pg_any_to_server(it.key, strlen(it.key),
 														PG_UTF8);
 					k.val.string.len = strlen(k.val.string.val);
-					pushJsonbValue(state, WJB_KEY, &k);
+					vapi_jsonb_push(state, WJB_KEY, &k);
 					vapi_push_jsonb(state, it.val, WJB_VALUE,
 									depth >= 0 ? depth + 1 : -1,
 									depth == 0 ? it.key : NULL, false);
 				}
-				return pushJsonbValue(state, WJB_END_OBJECT, NULL);
+				return vapi_jsonb_push(state, WJB_END_OBJECT, NULL);
 			}
 		case json_type_array:
 			{
 				size_t		n = json_object_array_length(v);
 				size_t		i;
 
-				pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
+				vapi_jsonb_push(state, WJB_BEGIN_ARRAY, NULL);
 				for (i = 0; i < n; i++)
 					vapi_push_jsonb(state, json_object_array_get_idx(v, i),
 									WJB_ELEM, depth >= 0 ? depth + 1 : -1,
 									NULL, false);
-				return pushJsonbValue(state, WJB_END_ARRAY, NULL);
+				return vapi_jsonb_push(state, WJB_END_ARRAY, NULL);
 			}
 		case json_type_null:
 			jv.type = jbvNull;
@@ -848,11 +877,11 @@ vapi_push_jsonb(JsonbParseState **state, json_object *v,
 		arr.val.array.rawScalar = true;
 		arr.val.array.nElems = 1;
 		arr.val.array.elems = NULL;
-		pushJsonbValue(state, WJB_BEGIN_ARRAY, &arr);
-		pushJsonbValue(state, WJB_ELEM, &jv);
-		return pushJsonbValue(state, WJB_END_ARRAY, NULL);
+		vapi_jsonb_push(state, WJB_BEGIN_ARRAY, &arr);
+		vapi_jsonb_push(state, WJB_ELEM, &jv);
+		return vapi_jsonb_push(state, WJB_END_ARRAY, NULL);
 	}
-	return pushJsonbValue(state, token, &jv);
+	return vapi_jsonb_push(state, token, &jv);
 }
 
 /*
@@ -865,7 +894,7 @@ vapi_push_jsonb(JsonbParseState **state, json_object *v,
 static Datum
 vapi_json_to_jsonb(json_object *v, bool filter_secrets, const char *column_key)
 {
-	JsonbParseState *state = NULL;
+	VapiJsonbBuild state = VAPI_JSONB_BUILD_INIT;
 	JsonbValue *res;
 	json_type	t = json_object_get_type(v);
 

@@ -48,6 +48,9 @@
 #include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#if PG_VERSION_NUM >= 160000
+#include "nodes/miscnodes.h"
+#endif
 #include "nodes/nodeFuncs.h"
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
@@ -1163,6 +1166,19 @@ vapi_scan_start(VapiScanState *st, List *dpcontext, bool useprefix,
 		{
 			int			overflow = 0;
 
+#if PG_VERSION_NUM >= 190000
+			ErrorSaveContext escontext = {T_ErrorSaveContext};
+
+			if (type == TIMESTAMPOID)
+				ts = timestamp2timestamptz_safe(DatumGetTimestamp(value),
+												(Node *) &escontext);
+			else if (type == DATEOID)
+				ts = date2timestamptz_safe(DatumGetDateADT(value),
+										   (Node *) &escontext);
+			else
+				ts = DatumGetTimestampTz(value);
+			overflow = escontext.error_occurred ? 1 : 0;
+#else
 			if (type == TIMESTAMPOID)
 				ts = timestamp2timestamptz_opt_overflow(DatumGetTimestamp(value),
 														&overflow);
@@ -1171,6 +1187,7 @@ vapi_scan_start(VapiScanState *st, List *dpcontext, bool useprefix,
 												   &overflow);
 			else
 				ts = DatumGetTimestampTz(value);
+#endif
 			if (overflow != 0 || TIMESTAMP_NOT_FINITE(ts))
 				continue;		/* no useful bound: leave it to the filter */
 
