@@ -67,7 +67,6 @@ struct VapiHttp
 	struct curl_slist *headers; /* Authorization, Accept, Expect */
 	struct curl_slist *headers_body;	/* the same plus Content-Type */
 	bool		attached;		/* easy is inside multi */
-	char		errbuf[CURL_ERROR_SIZE];
 
 	/* the request under way (vapi_http_start .. vapi_http_finish) */
 	bool		pending;		/* a request was started, not finished */
@@ -89,6 +88,7 @@ static bool vapi_http_should_retry(const VapiHttpRequest *req,
 								   const VapiHttpResponse *resp);
 static long vapi_http_backoff_ms(int attempt, long retry_after_ms);
 static void vapi_http_sleep(long ms);
+static const char *vapi_http_failure_text(CURLcode code);
 
 /*
  * vapi_http_global_init
@@ -538,8 +538,6 @@ vapi_http_begin(VapiHttp *http)
 
 	/* Reset options but keep the live connection and DNS cache. */
 	curl_easy_reset(easy);
-	http->errbuf[0] = '\0';
-	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, http->errbuf);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_URL, req->url);
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -690,10 +688,8 @@ vapi_http_complete(VapiHttp *http, VapiHttpResponse *resp)
 				resp->result = VAPI_HTTP_TRANSPORT_ERROR;
 				break;
 		}
-		resp->transport_error =
-			MemoryContextStrdup(resp_cxt,
-								http->errbuf[0] ? http->errbuf :
-								curl_easy_strerror(code));
+		resp->transport_error = MemoryContextStrdup(resp_cxt,
+													vapi_http_failure_text(code));
 		/* The connection may be half-used: do not reuse it. */
 		curl_easy_cleanup(easy);
 		http->easy = NULL;
@@ -709,6 +705,51 @@ vapi_http_complete(VapiHttp *http, VapiHttpResponse *resp)
 	sink->data = NULL;
 	sink->len = 0;
 	sink->cap = 0;
+}
+
+/*
+ * vapi_http_failure_text
+ *		What a failed transfer means, in vapi_fdw's own words: libcurl's
+ *		sentences differ from release to release, and may name addresses.
+ */
+static const char *
+vapi_http_failure_text(CURLcode code)
+{
+	switch (code)
+	{
+		case CURLE_COULDNT_RESOLVE_HOST:
+		case CURLE_COULDNT_RESOLVE_PROXY:
+			return "The host name could not be resolved.";
+		case CURLE_COULDNT_CONNECT:
+			return "The connection was refused or could not be made.";
+		case CURLE_OPERATION_TIMEDOUT:
+			return "The request timed out.";
+		case CURLE_GOT_NOTHING:
+			return "The server closed the connection without answering.";
+		case CURLE_PARTIAL_FILE:
+			return "The connection closed before the whole answer arrived.";
+		case CURLE_RECV_ERROR:
+			return "The connection failed while the answer was being received.";
+		case CURLE_SEND_ERROR:
+			return "The connection failed while the request was being sent.";
+		case CURLE_BAD_CONTENT_ENCODING:
+			return "The answer's compressed body could not be decompressed.";
+		case CURLE_WEIRD_SERVER_REPLY:
+			return "The server's answer is not HTTP.";
+		case CURLE_SSL_CONNECT_ERROR:
+		case CURLE_PEER_FAILED_VERIFICATION:
+#if LIBCURL_VERSION_NUM < 0x073e00
+		case CURLE_SSL_CACERT:
+#endif
+		case CURLE_SSL_CERTPROBLEM:
+			return "The TLS connection could not be established (handshake or certificate).";
+		case CURLE_TOO_MANY_REDIRECTS:
+			return "Too many redirects.";
+		case CURLE_OUT_OF_MEMORY:
+			return "Out of memory in the HTTP library.";
+		default:
+			return psprintf("Transport failure (libcurl error %d).", (int) code);
+	}
 }
 
 /*
