@@ -194,12 +194,12 @@ CREATE TABLE crm_large AS
     FROM (SELECT id, row_number() OVER (ORDER BY created_at, id) AS n FROM local_copy) s
    WHERE n % 5 = 1;
 ANALYZE crm_small, crm_large;
-EXPLAIN (VERBOSE, COSTS OFF)
-  SELECT c.account, p.number FROM crm_small c JOIN phone_numbers p ON p.id = c.vapi_id;
+SELECT * FROM explain('SELECT c.account, p.number FROM crm_small c JOIN phone_numbers p ON p.id = c.vapi_id',
+                       false, 'Filter:|Output:');
 SELECT * FROM check_shape($$SELECT c.account, p.number FROM crm_small c JOIN phone_numbers p ON p.id = c.vapi_id$$);
 \! python3 test/mockctl.py requests --clear
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
-  SELECT c.account, p.number FROM crm_small c JOIN phone_numbers p ON p.id = c.vapi_id;
+SELECT * FROM explain('SELECT c.account, p.number FROM crm_small c JOIN phone_numbers p ON p.id = c.vapi_id',
+                       true, 'Filter:|Output:');
 \! python3 test/mockctl.py clear
 EXPLAIN (COSTS OFF)
   SELECT c.account, p.number FROM crm_large c JOIN phone_numbers p ON p.id = c.vapi_id;
@@ -242,7 +242,7 @@ SELECT check_order($$SELECT created_at FROM phone_numbers WHERE name LIKE '%7%' 
 EXPLAIN (VERBOSE, COSTS OFF) SELECT name FROM phone_numbers ORDER BY name LIMIT 3;
 EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*) FROM phone_numbers LIMIT 1;
 EXPLAIN (VERBOSE, COSTS OFF) SELECT DISTINCT provider FROM phone_numbers LIMIT 2;
-EXPLAIN (VERBOSE, COSTS OFF) SELECT id, row_number() OVER () FROM phone_numbers LIMIT 3;
+SELECT * FROM explain('SELECT id, row_number() OVER () FROM phone_numbers LIMIT 3', false, 'Output:|Window:');
 EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM phone_numbers LIMIT 3 FOR UPDATE;
 EXPLAIN (VERBOSE, COSTS OFF) SELECT created_at FROM phone_numbers ORDER BY created_at FETCH FIRST 2 ROWS WITH TIES;
 EXPLAIN (VERBOSE, COSTS OFF) SELECT p.id FROM phone_numbers p, crm_small c LIMIT 2;

@@ -29,7 +29,7 @@ SELECT elapsed_ms(:'t0') >= 900 AS waited_retry_after_date;
 \! python3 test/mockctl.py clear
 -- 502, 503, 504 and a cut connection are retried; a 500 too, for a GET
 \! python3 test/mockctl.py fault '[{"match":"GET /v2/phone-number","kind":"status","status":502},{"match":"GET /v2/phone-number","skip":1,"kind":"status","status":503},{"match":"GET /v2/phone-number","skip":2,"kind":"status","status":504},{"match":"GET /v2/phone-number","skip":3,"kind":"cut"}]'
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT count(*) FROM phone_numbers;
+SELECT * FROM explain('SELECT count(*) FROM phone_numbers');
 \! python3 test/mockctl.py clear
 \! python3 test/mockctl.py fault '[{"match":"GET /v2/phone-number","kind":"status","status":500}]'
 SELECT count(*) FROM phone_numbers;
@@ -163,7 +163,7 @@ DO $$
 DECLARE
   l text;
 BEGIN
-  FOR l IN EXECUTE 'EXPLAIN (ANALYZE, VERBOSE) SELECT * FROM phone_numbers WHERE created_at > ''2024-04-01'''
+  FOR l IN EXECUTE 'EXPLAIN (ANALYZE, VERBOSE, BUFFERS OFF) SELECT * FROM phone_numbers WHERE created_at > ''2024-04-01'''
   LOOP
     INSERT INTO plan_text VALUES (l);
   END LOOP;
