@@ -28,7 +28,7 @@ log() {
 # the mock need, if any is missing.  Safe to run again.
 vapi_install_deps() {
 	local pkgs="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-client-$PG_MAJOR
-		libcurl4-openssl-dev libjson-c-dev python3 python3-psycopg2 gcc make
+		libcurl4-openssl-dev libjson-c-dev python3 python3-psycopg2 gcc make ca-certificates
 		util-linux procps"
 	local missing=""
 	local p
