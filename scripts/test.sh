@@ -59,6 +59,20 @@ if grep -E "terminated by signal|was terminated by exception|PANIC:|server proce
 	crash_failed=1
 fi
 
+# The PGXN META.json must carry the control file's version (as semver).
+version_failed=0
+ctl_version=$(sed -n "s/^default_version = '\(.*\)'/\1/p" vapi_fdw.control)
+want_version=$ctl_version
+if [[ $want_version =~ ^[0-9]+\.[0-9]+$ ]]; then
+	want_version="$want_version.0"
+fi
+meta_versions=$(python3 -c 'import json; d = json.load(open("META.json")); print(d["version"], d["provides"]["vapi_fdw"]["version"])')
+if [ "$meta_versions" != "$want_version $want_version" ]; then
+	echo "META.json gives version(s) $meta_versions; the control file's is $ctl_version ($want_version)"
+	status=1
+	version_failed=1
+fi
+
 # No test input or expected output may hold the key.
 key_failed=0
 if grep -rlF "$VAPI_MOCK_KEY" sql expected >/dev/null 2>&1; then
@@ -71,7 +85,7 @@ fi
 # pg_regress prints "test x ... ok" up to PostgreSQL 15 and TAP from 16 on
 passed=$(grep -cE '^(test .* ok |ok [0-9]+ )' "$VAPI_TMP/installcheck.out" || true)
 failed=$(grep -cE 'FAILED|^not ok' "$VAPI_TMP/installcheck.out" || true)
-failed=$((failed + key_failed + crash_failed))
+failed=$((failed + key_failed + crash_failed + version_failed))
 mock_run=$(sed -n 's/^Ran \([0-9]*\) tests\{0,1\}.*/\1/p' "$VAPI_TMP/mock-tests.out")
 mock_failed=$(sed -n 's/^FAILED (\(failures\|errors\)=\([0-9]*\).*/\2/p' "$VAPI_TMP/mock-tests.out")
 mock_failed=${mock_failed:-0}
