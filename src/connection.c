@@ -412,25 +412,13 @@ vapi_redact_values(const char *text, List *values)
 
 /*
  * vapi_transport_detail
- *		curl's message for a failed transfer, redacted, without the timing
- *		it sometimes adds (" after 12 ms"), which only adds noise.
+ *		What a failed transfer was (vapi_fdw's own sentence, see http.c),
+ *		redacted like any text that reaches a message.
  */
 static char *
 vapi_transport_detail(VapiConn *conn, const char *msg)
 {
-	char	   *out = vapi_redact(conn, msg ? msg : "unknown transport error");
-	char	   *p = strstr(out, " after ");
-
-	if (p != NULL)
-	{
-		char	   *q = p + 7;
-
-		while (*q >= '0' && *q <= '9')
-			q++;
-		if (q > p + 7 && strncmp(q, " ms", 3) == 0)
-			memmove(p, q + 3, strlen(q + 3) + 1);
-	}
-	return out;
+	return vapi_redact(conn, msg ? msg : "unknown transport failure");
 }
 
 /*

@@ -139,6 +139,8 @@ typedef struct VapiModifyState
 	CommandId	cid;			/* the statement's command id */
 	AttrNumber	id_junk;		/* "vapi_id" in the subplan's output */
 	ForeignScanState *scan;		/* the scan keeping the old rows (UPDATE) */
+	List	   *old_keys;		/* the top-level keys an UPDATE needs of them */
+	VapiPage   *answer;			/* the API's answer to this row, once parsed */
 	HTAB	   *done_ids;		/* ids this statement changed (UPDATE/DELETE) */
 	int			rows_applied;	/* rows the API has done, this one included */
 	int			row_no;			/* the row being written, 1-based */
@@ -566,18 +568,19 @@ vapiBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 	}
 	if (st->operation == CMD_UPDATE)
 	{
-		List	   *keys = list_make1(makeString("provider"));
 		ListCell   *lc;
 
+		/* the provider, and the objects the dotted keys write into */
+		st->old_keys = list_make1(makeString("provider"));
 		foreach(lc, st->target_attrs)
 		{
 			VapiColumn *col = vapi_column_for_attno(st, lfirst_int(lc));
 
 			if (col != NULL && col->kind == VAPI_COL_PATH && col->npath > 1)
-				keys = lappend(keys, makeString(col->path[0]));
+				st->old_keys = lappend(st->old_keys, makeString(col->path[0]));
 		}
 		st->scan = vapi_scan_keep_keys(outerPlanState(mtstate),
-									   rinfo->ri_RangeTableIndex, keys);
+									   rinfo->ri_RangeTableIndex, st->old_keys);
 	}
 }
 
@@ -684,6 +687,7 @@ vapi_row_begin(VapiModifyState *st, VapiRowFrame *frame)
 		elog(ERROR, "vapi_fdw: a write was not set up");
 	st->row_no++;
 	st->row_phase = VAPI_ROW_PREPARING;
+	st->answer = NULL;
 	frame->st = st;
 	frame->errcb.callback = vapi_row_error_callback;
 	frame->errcb.arg = st;
@@ -730,9 +734,11 @@ vapi_row_send(VapiModifyState *st, const char *method, const char *path,
 	if (applied && st->operation == CMD_INSERT)
 	{
 		/* its id, so that a scan of this statement does not return it */
-		VapiPage   *page = vapi_json_parse_object(resp->body, resp->body_len,
-												  st->temp_cxt);
-		const char *id = vapi_json_item_id(vapi_json_page_item(page, 0));
+		const char *id;
+
+		st->answer = vapi_json_parse_object(resp->body, resp->body_len,
+											st->temp_cxt);
+		id = vapi_json_item_id(vapi_json_page_item(st->answer, 0));
 
 		if (id != NULL)
 			created_id = vapi_id_lower(id);
@@ -845,8 +851,9 @@ vapi_returning(VapiModifyState *st, TupleTableSlot *slot,
 		gen_values[i] = gen_nulls[i] ? (Datum) 0 :
 			datumCopy(slot->tts_values[attno - 1], att->attbyval, att->attlen);
 	}
-	page = vapi_json_parse_object(resp->body, resp->body_len,
-								  CurrentMemoryContext);
+	/* an INSERT's answer was parsed already, for its id */
+	page = st->answer != NULL ? st->answer :
+		vapi_json_parse_object(resp->body, resp->body_len, CurrentMemoryContext);
 	ExecClearTuple(slot);
 	memset(slot->tts_isnull, true,
 		   sizeof(bool) * slot->tts_tupleDescriptor->natts);
@@ -1109,8 +1116,6 @@ vapi_old_object(VapiModifyState *st, const char *id)
 	Jsonb	   *old = st->scan != NULL ? vapi_scan_kept_object(st->scan, id) : NULL;
 	VapiHttpResponse resp;
 	VapiPage   *page;
-	List	   *keys = NIL;
-	ListCell   *lc;
 
 	if (old != NULL)
 		return old;
@@ -1119,15 +1124,7 @@ vapi_old_object(VapiModifyState *st, const char *id)
 	if (resp.status == 404)
 		return NULL;
 	page = vapi_json_parse_object(resp.body, resp.body_len, st->temp_cxt);
-	keys = lappend(keys, makeString("provider"));
-	foreach(lc, st->target_attrs)
-	{
-		VapiColumn *col = vapi_column_for_attno(st, lfirst_int(lc));
-
-		if (col != NULL && col->kind == VAPI_COL_PATH && col->npath > 1)
-			keys = lappend(keys, makeString(col->path[0]));
-	}
-	return vapi_json_item_subset(vapi_json_page_item(page, 0), keys);
+	return vapi_json_item_subset(vapi_json_page_item(page, 0), st->old_keys);
 }
 
 /*
