@@ -17,7 +17,7 @@ OBJS = \
 	src/xact.o
 
 EXTENSION = vapi_fdw
-EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" vapi_fdw.control)
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(srcdir)/vapi_fdw.control)
 DATA = vapi_fdw--0.1.sql
 PGFILEDESC = "vapi_fdw - foreign data wrapper for Vapi phone numbers"
 
@@ -39,3 +39,9 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 $(OBJS): src/vapi_fdw.h
+
+# A build outside the source tree (VPATH, as pg_buildext does it) puts the
+# objects in src/ of the build directory.
+ifdef VPATH
+$(shell mkdir -p src)
+endif

@@ -10,6 +10,10 @@
 # too.  Safe to run again.
 #
 # Usage: scripts/test.sh            (as root on Debian)
+# Environment: PG_MAJOR (default 15) the PostgreSQL major to build and test
+# against; VAPI_TEST_INSTALLED=1 tests the extension already installed for
+# that major (the Debian package) instead of building it;
+# VAPI_DIFFTEST_QUERIES the size of the differential test (default 3000).
 
 source "$(dirname "$0")/lib.sh"
 
