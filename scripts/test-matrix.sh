@@ -40,7 +40,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${VAPI_MATRIX_CACHE:-/var/cache/vapi_fdw-matrix}
 OPTIONAL=${VAPI_MATRIX_OPTIONAL:-19}
-JOBS=${VAPI_MATRIX_JOBS:-$(nproc)}
+JOBS=${VAPI_MATRIX_JOBS:-$((2 * $(nproc)))}
 PACKAGE=${VAPI_MATRIX_PACKAGE-17}
 QUERIES=${VAPI_DIFFTEST_QUERIES:-600}
 MODE=all
