@@ -14,7 +14,8 @@ OBJS = \
 	src/json.o \
 	src/import.o \
 	src/modify.o \
-	src/xact.o
+	src/xact.o \
+	src/rules.o
 
 EXTENSION = vapi_fdw
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(srcdir)/vapi_fdw.control)

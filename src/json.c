@@ -75,28 +75,6 @@ struct VapiPage
 	int			count;
 };
 
-/*
- * Fields that are secrets: never put into "attrs" (they are readable only
- * through a column of their own, where a column privilege can hide them).
- * Objects created under older versions of the API still carry secrets of
- * their own (server.secret, serverUrlSecret): those are left out of every
- * column but one whose key names them.  "in_parent": the secret does show
- * in a column reading its parent object (authentication.password in the
- * authentication column, the documented way to read it).
- */
-static const struct
-{
-	const char *top;
-	const char *sub;			/* NULL: the top-level field itself */
-	bool		in_parent;
-}			vapi_secret_paths[] = {
-	{"twilioAuthToken", NULL, false},
-	{"twilioApiSecret", NULL, false},
-	{"serverUrlSecret", NULL, false},
-	{"authentication", "password", true},
-	{"server", "secret", false},
-};
-
 /* Context of a row conversion, for error messages. */
 typedef struct VapiConvContext
 {
@@ -128,8 +106,6 @@ static char *vapi_json_number_text(json_object *v);
 static JsonbValue *vapi_push_jsonb(VapiJsonbBuild *state, json_object *v,
 								   JsonbIteratorToken token, int depth,
 								   const char *parent_key, bool own_column);
-static bool vapi_is_secret(int depth, const char *parent_key, const char *key,
-						   bool own_column);
 static Datum vapi_json_to_jsonb(json_object *v, bool filter_secrets,
 								const char *column_key);
 static Datum vapi_json_domain_check(VapiColumn *col, Datum value);
@@ -750,36 +726,6 @@ vapi_json_number_text(json_object *v)
 }
 
 /*
- * vapi_is_secret
- *		Is "key", at this depth of the object being converted (0: the
- *		phone number itself; 1: an object inside it, "parent_key"), a
- *		secret to leave out?  In a column reading that object
- *		("own_column"), a secret that shows in its parent's column is kept.
- */
-static bool
-vapi_is_secret(int depth, const char *parent_key, const char *key,
-			   bool own_column)
-{
-	int			i;
-
-	if (depth < 0)
-		return false;
-	for (i = 0; i < lengthof(vapi_secret_paths); i++)
-	{
-		if (depth == 0 && vapi_secret_paths[i].sub == NULL &&
-			strcmp(key, vapi_secret_paths[i].top) == 0)
-			return true;
-		if (depth == 1 && parent_key != NULL &&
-			vapi_secret_paths[i].sub != NULL &&
-			!(own_column && vapi_secret_paths[i].in_parent) &&
-			strcmp(parent_key, vapi_secret_paths[i].top) == 0 &&
-			strcmp(key, vapi_secret_paths[i].sub) == 0)
-			return true;
-	}
-	return false;
-}
-
-/*
  * vapi_push_jsonb
  *		Append a json-c value to a jsonb being built and return what
  *		pushJsonbValue returned for its last token (the finished value,
@@ -809,7 +755,7 @@ vapi_push_jsonb(VapiJsonbBuild *state, json_object *v,
 				{
 					JsonbValue	k;
 
-					if (vapi_is_secret(depth, parent_key, it.key, own_column))
+					if (vapi_secret_hidden(depth, parent_key, it.key, own_column))
 						continue;
 
 					k.type = jbvString;
@@ -933,7 +879,7 @@ vapi_has_secret_below(json_object *v, const char *key)
 
 	json_object_object_foreachC(v, it)
 	{
-		if (vapi_is_secret(1, key, it.key, true))
+		if (vapi_secret_hidden(1, key, it.key, true))
 			return true;
 	}
 	return false;

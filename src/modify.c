@@ -50,59 +50,6 @@
 
 #include "vapi_fdw.h"
 
-/* Longest name the API accepts, in characters. */
-#define VAPI_MAX_NAME_CHARS		40
-
-/* What each provider accepts on create, and requires. */
-typedef struct VapiProvider
-{
-	const char *name;
-	const char *const *fields;	/* provider-specific fields */
-	const char *const *required;
-} VapiProvider;
-
-static const char *const vapi_byo_fields[] = {"number", "credentialId", "numberE164CheckEnabled", NULL};
-static const char *const vapi_byo_required[] = {"credentialId", NULL};
-static const char *const vapi_twilio_fields[] = {"number", "twilioAccountSid", "twilioAuthToken", "twilioApiKey", "twilioApiSecret", "smsEnabled", NULL};
-static const char *const vapi_twilio_required[] = {"number", "twilioAccountSid", NULL};
-static const char *const vapi_carrier_fields[] = {"number", "credentialId", NULL};
-static const char *const vapi_carrier_required[] = {"number", "credentialId", NULL};
-static const char *const vapi_vapi_fields[] = {"numberDesiredAreaCode", "sipUri", "authentication", NULL};
-static const char *const vapi_none[] = {NULL};
-
-static const VapiProvider vapi_providers[] = {
-	{"byo-phone-number", vapi_byo_fields, vapi_byo_required},
-	{"twilio", vapi_twilio_fields, vapi_twilio_required},
-	{"vonage", vapi_carrier_fields, vapi_carrier_required},
-	{"vapi", vapi_vapi_fields, vapi_none},
-	{"telnyx", vapi_carrier_fields, vapi_carrier_required},
-};
-
-/* Fields every provider accepts. */
-static const char *const vapi_common_fields[] = {
-	"provider", "name", "assistantId", "workflowId", "squadId", "server",
-	"fallbackDestination", "hooks", NULL
-};
-
-/* Fields the API assigns: never sent. */
-static const char *const vapi_assigned_fields[] = {
-	"id", "orgId", "status", "createdAt", "updatedAt", NULL
-};
-
-/* Secret fields: their values are redacted from remote messages. */
-static const char *const vapi_secret_fields[] = {
-	"twilioAuthToken", "twilioApiSecret", "serverUrlSecret", NULL
-};
-
-/*
- * Fields that objects created under older versions of the API still
- * carry inside an object, and that the current API refuses in a write:
- * never sent back when an UPDATE writes into that object.
- */
-static const char *const vapi_stale_fields[][2] = {
-	{"server", "secret"},
-};
-
 /*
  * Indexes of the fdw_private list of a ModifyTable's foreign part.
  */
@@ -157,9 +104,6 @@ typedef struct VapiRowFrame
 	MemoryContext oldcxt;
 } VapiRowFrame;
 
-static bool vapi_in_list(const char *const *list, const char *key);
-static const VapiProvider *vapi_find_provider(const char *name);
-static bool vapi_known_field(const char *key);
 static VapiColumn *vapi_column_for_key(VapiModifyState *st, const char *key);
 static VapiColumn *vapi_column_for_attno(VapiModifyState *st, AttrNumber attno);
 static const char *vapi_column_label(VapiModifyState *st, const char *key);
@@ -184,55 +128,6 @@ static void vapi_check_options(VapiModifyState *st, TupleTableSlot *slot);
 static List *vapi_collect_secrets(VapiModifyState *st, Datum *values,
 								  bool *nulls, List *attnos);
 static char *vapi_row_id(VapiModifyState *st, TupleTableSlot *planSlot);
-
-/*
- * vapi_in_list
- *		Is "key" in the NULL-terminated list?
- */
-static bool
-vapi_in_list(const char *const *list, const char *key)
-{
-	for (; *list != NULL; list++)
-		if (strcmp(*list, key) == 0)
-			return true;
-	return false;
-}
-
-/*
- * vapi_known_field
- *		Is "key" a field vapi_fdw knows (of any provider)?  Fields it does
- *		not know are passed to the API, whose 400 names what is wrong, so
- *		that a field Vapi adds works without a new release.
- */
-static bool
-vapi_known_field(const char *key)
-{
-	int			i;
-
-	if (vapi_in_list(vapi_common_fields, key) ||
-		vapi_in_list(vapi_assigned_fields, key))
-		return true;
-	for (i = 0; i < lengthof(vapi_providers); i++)
-		if (vapi_in_list(vapi_providers[i].fields, key))
-			return true;
-	return false;
-}
-
-/*
- * vapi_find_provider
- *		The description of a provider, or NULL for one the API does not
- *		take.
- */
-static const VapiProvider *
-vapi_find_provider(const char *name)
-{
-	int			i;
-
-	for (i = 0; i < lengthof(vapi_providers); i++)
-		if (strcmp(vapi_providers[i].name, name) == 0)
-			return &vapi_providers[i];
-	return NULL;
-}
 
 /*
  * vapi_find_key_attno
@@ -394,18 +289,12 @@ vapiPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 						 errmsg("column \"attrs\" of foreign table \"%s\" cannot be updated",
 								RelationGetRelationName(rel)),
 						 errhint("Set the columns of the fields to change; attrs is what the API returns.")));
-			if (vapi_in_list(vapi_assigned_fields, top) ||
-				strcmp(top, "provider") == 0 ||
-				strcmp(top, "numberDesiredAreaCode") == 0)
+			if (vapi_field_create_only(top) != NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("column \"%s\" of foreign table \"%s\" cannot be updated",
 								NameStr(att->attname), RelationGetRelationName(rel)),
-						 errdetail("%s", strcmp(top, "provider") == 0 ?
-								   "The provider of a phone number cannot change." :
-								   strcmp(top, "numberDesiredAreaCode") == 0 ?
-								   "The area code is only used to buy a number." :
-								   "The API assigns it.")));
+						 errdetail("%s", vapi_field_create_only(top))));
 			target_attrs = lappend_int(target_attrs, attno);
 		}
 		table_close(rel, NoLock);
@@ -793,21 +682,21 @@ vapi_collect_secrets(VapiModifyState *st, Datum *values, bool *nulls,
 			if (col->attnum != attno || nulls[attno - 1] ||
 				col->kind != VAPI_COL_PATH)
 				continue;
-			if (strcmp(col->key, "authentication") == 0 &&
+			if (vapi_secret_in_object(col->key) != NULL &&
 				col->basetypid == JSONBOID)
 			{
-				Jsonb	   *auth = DatumGetJsonbP(values[attno - 1]);
+				const char *sub = vapi_secret_in_object(col->key);
+				Jsonb	   *obj = DatumGetJsonbP(values[attno - 1]);
 				JsonbValue	tmp;
-				JsonbValue *v = JB_ROOT_IS_OBJECT(auth) ?
-					getKeyJsonValueFromContainer(&auth->root, "password", 8, &tmp) :
+				JsonbValue *v = JB_ROOT_IS_OBJECT(obj) ?
+					getKeyJsonValueFromContainer(&obj->root, sub, strlen(sub), &tmp) :
 					NULL;
 
 				if (v != NULL && v->type == jbvString)
 					secrets = lappend(secrets, pnstrdup(v->val.string.val,
 														v->val.string.len));
 			}
-			else if (vapi_in_list(vapi_secret_fields, col->key) ||
-					 strcmp(col->key, "authentication.password") == 0)
+			else if (vapi_secret_key(col->key))
 			{
 				Oid			typout;
 				bool		isvarlena;
@@ -900,7 +789,6 @@ vapiExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 	VapiRowFrame frame;
 	Jsonb	   *attrs = NULL;
 	List	   *fields = NIL;
-	List	   *drop = NIL;
 	List	   *attnos = NIL;
 	const char *provider_name = NULL;
 	const VapiProvider *provider;
@@ -936,7 +824,7 @@ vapiExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 		}
 
 		top = pstrdup(col->path[0]);
-		if (vapi_in_list(vapi_assigned_fields, top))
+		if (vapi_field_assigned(top))
 			ereport(ERROR,
 					(errcode(ERRCODE_GENERATED_ALWAYS),
 					 errmsg("cannot insert a non-NULL value into column \"%s\"",
@@ -973,19 +861,17 @@ vapiExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 				(errcode(ERRCODE_NOT_NULL_VIOLATION),
 				 errmsg("column \"%s\" must be set to insert a phone number",
 						vapi_column_label(st, "provider")),
-				 errhint("Use one of: byo-phone-number, twilio, vonage, vapi, telnyx.")));
-	provider = vapi_find_provider(provider_name);
+				 errhint("Use one of: %s.", vapi_provider_names())));
+	provider = vapi_provider_find(provider_name);
 	if (provider == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
 				 errmsg("invalid value for column \"%s\": \"%s\" is not a provider Vapi accepts",
 						vapi_column_label(st, "provider"), provider_name),
-				 errhint("Use one of: byo-phone-number, twilio, vonage, vapi, telnyx.")));
+				 errhint("Use one of: %s.", vapi_provider_names())));
 
 	/* Keys the API assigns, even from attrs, are not sent. */
-	for (p = vapi_assigned_fields; *p; p++)
-		drop = lappend(drop, (char *) *p);
-	body = vapi_json_build_body(attrs, drop, fields);
+	body = vapi_json_build_body(attrs, vapi_field_assigned_list(), fields);
 	jbody = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(body)));
 
 	/* Check every key of the body against the provider, then the values. */
@@ -1007,9 +893,7 @@ vapiExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 				continue;
 			key = pnstrdup(v.val.string.val, v.val.string.len);
 			/* a field vapi_fdw does not know goes to the API to judge */
-			if (vapi_known_field(key) &&
-				!vapi_in_list(vapi_common_fields, key) &&
-				!vapi_in_list(provider->fields, key))
+			if (!vapi_provider_takes(provider, key))
 				ereport(ERROR,
 						(errcode(ERRCODE_CHECK_VIOLATION),
 						 errmsg("column \"%s\" cannot be set for provider \"%s\"",
@@ -1035,15 +919,9 @@ vapiExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 		JsonbValue *v;
 
 		v = getKeyJsonValueFromContainer(&jbody->root, "name", 4, &tmp);
-		if (v != NULL && v->type == jbvString &&
-			pg_mbstrlen_with_len(v->val.string.val, v->val.string.len) > VAPI_MAX_NAME_CHARS)
-			ereport(ERROR,
-					(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
-					 errmsg("value of column \"%s\" is too long for Vapi",
-							vapi_column_label(st, "name")),
-					 errdetail("A name has at most %d characters; this one has %d.",
-							   VAPI_MAX_NAME_CHARS,
-							   pg_mbstrlen_with_len(v->val.string.val, v->val.string.len))));
+		if (v != NULL && v->type == jbvString)
+			vapi_check_name(v->val.string.val, v->val.string.len,
+							vapi_column_label(st, "name"));
 		v = getKeyJsonValueFromContainer(&jbody->root, "numberDesiredAreaCode",
 										 21, &tmp);
 		if (v != NULL && (v->type != jbvString || v->val.string.len != 3 ||
@@ -1139,7 +1017,7 @@ vapi_old_field_json(Jsonb *old, const char *key)
 	JsonbValue	tmp;
 	JsonbValue *v;
 	Datum		value;
-	int			i;
+	const char *stale = vapi_secret_stale(key);
 
 	if (old == NULL || !JB_ROOT_IS_OBJECT(old))
 		return NULL;
@@ -1147,11 +1025,9 @@ vapi_old_field_json(Jsonb *old, const char *key)
 	if (v == NULL)
 		return NULL;
 	value = JsonbPGetDatum(JsonbValueToJsonb(v));
-	for (i = 0; i < lengthof(vapi_stale_fields); i++)
-		if (strcmp(key, vapi_stale_fields[i][0]) == 0 &&
-			JB_ROOT_IS_OBJECT(DatumGetJsonbP(value)))
-			value = DirectFunctionCall2(jsonb_delete, value,
-										CStringGetTextDatum(vapi_stale_fields[i][1]));
+	if (stale != NULL && JB_ROOT_IS_OBJECT(DatumGetJsonbP(value)))
+		value = DirectFunctionCall2(jsonb_delete, value,
+									CStringGetTextDatum(stale));
 	return DatumGetCString(DirectFunctionCall1(jsonb_out, value));
 }
 
@@ -1206,7 +1082,7 @@ vapiExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 		if (v != NULL && v->type == jbvString)
 			provider_name = pnstrdup(v->val.string.val, v->val.string.len);
 	}
-	provider = provider_name ? vapi_find_provider(provider_name) : NULL;
+	provider = provider_name ? vapi_provider_find(provider_name) : NULL;
 
 	/* the keys the statement sets whole */
 	foreach(lc, st->target_attrs)
@@ -1227,10 +1103,10 @@ vapiExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 			continue;
 
 		/* Provider-specific rules, when the row's provider is known. */
-		if (provider != NULL && vapi_known_field(col->path[0]) &&
-			!vapi_in_list(vapi_common_fields, col->path[0]) &&
-			(!vapi_in_list(provider->fields, col->path[0]) ||
-			 strcmp(col->path[0], "numberDesiredAreaCode") == 0))
+		if (provider != NULL &&
+			(!vapi_provider_takes(provider, col->path[0]) ||
+			 (!vapi_field_common(col->path[0]) &&
+			  vapi_field_create_only(col->path[0]) != NULL)))
 			ereport(ERROR,
 					(errcode(ERRCODE_CHECK_VIOLATION),
 					 errmsg("column \"%s\" cannot be set for provider \"%s\"",
@@ -1248,13 +1124,7 @@ vapiExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 		{
 			char	   *name = TextDatumGetCString(slot->tts_values[attno - 1]);
 
-			if (pg_mbstrlen(name) > VAPI_MAX_NAME_CHARS)
-				ereport(ERROR,
-						(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
-						 errmsg("value of column \"%s\" is too long for Vapi",
-								col->attname),
-						 errdetail("A name has at most %d characters; this one has %d.",
-								   VAPI_MAX_NAME_CHARS, pg_mbstrlen(name))));
+			vapi_check_name(name, strlen(name), col->attname);
 		}
 
 		/*
@@ -1490,7 +1360,7 @@ vapiPlanDirectModify(PlannerInfo *root, ModifyTable *plan,
 											  &is_explicit);
 
 			if (strchr(key, '.') != NULL || strcmp(key, "provider") == 0 ||
-				!vapi_in_list(vapi_common_fields, key) ||
+				!vapi_field_common(key) ||
 				(!is_explicit && strcmp(NameStr(att->attname), "attrs") == 0) ||
 				contain_var_clause((Node *) tle->expr) ||
 				contain_subplans((Node *) tle->expr))
@@ -1603,15 +1473,12 @@ vapiIterateDirectModify(ForeignScanState *node)
 			VapiBodyField *f = palloc(sizeof(VapiBodyField));
 			Datum		v = ExecEvalExpr(es, econtext, &isnull);
 
-			if (strcmp(col->key, "name") == 0 && !isnull &&
-				pg_mbstrlen(TextDatumGetCString(v)) > VAPI_MAX_NAME_CHARS)
-				ereport(ERROR,
-						(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
-						 errmsg("value of column \"%s\" is too long for Vapi",
-								col->attname),
-						 errdetail("A name has at most %d characters; this one has %d.",
-								   VAPI_MAX_NAME_CHARS,
-								   pg_mbstrlen(TextDatumGetCString(v)))));
+			if (strcmp(col->key, "name") == 0 && !isnull)
+			{
+				char	   *name = TextDatumGetCString(v);
+
+				vapi_check_name(name, strlen(name), col->attname);
+			}
 			f->path = col->path;
 			f->npath = col->npath;
 			f->json = isnull ? NULL :

@@ -251,6 +251,32 @@ extern char *vapi_camel_case(const char *name);
 extern Datum vapi_fdw_validator(PG_FUNCTION_ARGS);
 
 /* ----------------------------------------------------------------
+ * rules.c: the phone-number contract (providers, fields, secrets, limits).
+ * ----------------------------------------------------------------
+ */
+typedef struct VapiProvider
+{
+	const char *name;
+	const char *const *fields;	/* provider-specific fields */
+	const char *const *required;
+} VapiProvider;
+
+extern const VapiProvider *vapi_provider_find(const char *name);
+extern const char *vapi_provider_names(void);
+extern bool vapi_provider_takes(const VapiProvider *provider, const char *key);
+extern bool vapi_field_known(const char *key);
+extern bool vapi_field_common(const char *key);
+extern bool vapi_field_assigned(const char *key);
+extern List *vapi_field_assigned_list(void);
+extern const char *vapi_field_create_only(const char *key);
+extern bool vapi_secret_hidden(int depth, const char *parent_key,
+							   const char *key, bool own_column);
+extern bool vapi_secret_key(const char *key);
+extern const char *vapi_secret_in_object(const char *key);
+extern const char *vapi_secret_stale(const char *key);
+extern void vapi_check_name(const char *name, int len, const char *colname);
+
+/* ----------------------------------------------------------------
  * deparse.c: which quals can be pushed, and the requests they make
  * (strings only, no network).
  * ----------------------------------------------------------------
