@@ -15,7 +15,8 @@ OBJS = \
 	src/import.o \
 	src/modify.o \
 	src/xact.o \
-	src/rules.o
+	src/rules.o \
+	src/columns.o
 
 EXTENSION = vapi_fdw
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(srcdir)/vapi_fdw.control)

@@ -104,10 +104,6 @@ typedef struct VapiRowFrame
 	MemoryContext oldcxt;
 } VapiRowFrame;
 
-static VapiColumn *vapi_column_for_key(VapiModifyState *st, const char *key);
-static VapiColumn *vapi_column_for_attno(VapiModifyState *st, AttrNumber attno);
-static const char *vapi_column_label(VapiModifyState *st, const char *key);
-static AttrNumber vapi_find_key_attno(Relation rel, const char *key);
 static void vapi_row_error_callback(void *arg);
 static VapiConn *vapi_write_connection(ForeignServer *server, Oid userid,
 									   const char *relname);
@@ -128,76 +124,6 @@ static void vapi_check_options(VapiModifyState *st, TupleTableSlot *slot);
 static List *vapi_collect_secrets(VapiModifyState *st, Datum *values,
 								  bool *nulls, List *attnos);
 static char *vapi_row_id(VapiModifyState *st, TupleTableSlot *planSlot);
-
-/*
- * vapi_find_key_attno
- *		The first column of a foreign table reading a top-level key, or
- *		InvalidAttrNumber.
- */
-static AttrNumber
-vapi_find_key_attno(Relation rel, const char *key)
-{
-	TupleDesc	tupdesc = RelationGetDescr(rel);
-	int			i;
-
-	for (i = 1; i <= tupdesc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(tupdesc, i - 1);
-		bool		is_explicit;
-
-		if (att->attisdropped)
-			continue;
-		if (strcmp(vapi_column_key(RelationGetRelid(rel), i,
-								   NameStr(att->attname), &is_explicit),
-				   key) == 0)
-			return i;
-	}
-	return InvalidAttrNumber;
-}
-
-/*
- * vapi_column_for_key
- *		The column reading exactly this key, or NULL.
- */
-static VapiColumn *
-vapi_column_for_key(VapiModifyState *st, const char *key)
-{
-	int			i;
-
-	for (i = 0; i < st->ncolumns; i++)
-		if (st->columns[i].kind == VAPI_COL_PATH &&
-			strcmp(st->columns[i].key, key) == 0)
-			return &st->columns[i];
-	return NULL;
-}
-
-/*
- * vapi_column_for_attno
- *		The column map entry of an attribute, or NULL (a generated column).
- */
-static VapiColumn *
-vapi_column_for_attno(VapiModifyState *st, AttrNumber attno)
-{
-	int			i;
-
-	for (i = 0; i < st->ncolumns; i++)
-		if (st->columns[i].attnum == attno)
-			return &st->columns[i];
-	return NULL;
-}
-
-/*
- * vapi_column_label
- *		How errors name the column behind a key: the column's name, or the
- *		key in attrs when no column reads it.
- */
-static const char *
-vapi_column_label(VapiModifyState *st, const char *key)
-{
-	VapiColumn *col = vapi_column_for_key(st, key);
-
-	return col ? col->attname : psprintf("attrs.%s", key);
-}
 
 /*
  * vapiAddForeignUpdateTargets
@@ -281,9 +207,7 @@ vapiPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 			if (strchr(top, '.'))
 				*strchr(top, '.') = '\0';
 
-			if (!is_explicit && strcmp(NameStr(att->attname), "attrs") == 0 &&
-				(getBaseType(att->atttypid) == JSONBOID ||
-				 getBaseType(att->atttypid) == JSONOID))
+			if (vapi_column_reads_attrs(att, is_explicit))
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("column \"attrs\" of foreign table \"%s\" cannot be updated",
@@ -463,7 +387,7 @@ vapiBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 		st->old_keys = list_make1(makeString("provider"));
 		foreach(lc, st->target_attrs)
 		{
-			VapiColumn *col = vapi_column_for_attno(st, lfirst_int(lc));
+			VapiColumn *col = vapi_column_for_attno(st->columns, st->ncolumns, lfirst_int(lc));
 
 			if (col != NULL && col->kind == VAPI_COL_PATH && col->npath > 1)
 				st->old_keys = lappend(st->old_keys, makeString(col->path[0]));
@@ -860,14 +784,14 @@ vapiExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 		ereport(ERROR,
 				(errcode(ERRCODE_NOT_NULL_VIOLATION),
 				 errmsg("column \"%s\" must be set to insert a phone number",
-						vapi_column_label(st, "provider")),
+						vapi_column_label(st->columns, st->ncolumns, "provider")),
 				 errhint("Use one of: %s.", vapi_provider_names())));
 	provider = vapi_provider_find(provider_name);
 	if (provider == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
 				 errmsg("invalid value for column \"%s\": \"%s\" is not a provider Vapi accepts",
-						vapi_column_label(st, "provider"), provider_name),
+						vapi_column_label(st->columns, st->ncolumns, "provider"), provider_name),
 				 errhint("Use one of: %s.", vapi_provider_names())));
 
 	/* Keys the API assigns, even from attrs, are not sent. */
@@ -897,7 +821,7 @@ vapiExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 				ereport(ERROR,
 						(errcode(ERRCODE_CHECK_VIOLATION),
 						 errmsg("column \"%s\" cannot be set for provider \"%s\"",
-								vapi_column_label(st, key), provider->name),
+								vapi_column_label(st->columns, st->ncolumns, key), provider->name),
 						 errdetail("Vapi does not take \"%s\" when creating a %s number.",
 								   key, provider->name)));
 		}
@@ -912,7 +836,7 @@ vapiExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 			ereport(ERROR,
 					(errcode(ERRCODE_NOT_NULL_VIOLATION),
 					 errmsg("column \"%s\" must be set for provider \"%s\"",
-							vapi_column_label(st, *p), provider->name)));
+							vapi_column_label(st->columns, st->ncolumns, *p), provider->name)));
 	}
 	{
 		JsonbValue	tmp;
@@ -921,7 +845,7 @@ vapiExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 		v = getKeyJsonValueFromContainer(&jbody->root, "name", 4, &tmp);
 		if (v != NULL && v->type == jbvString)
 			vapi_check_name(v->val.string.val, v->val.string.len,
-							vapi_column_label(st, "name"));
+							vapi_column_label(st->columns, st->ncolumns, "name"));
 		v = getKeyJsonValueFromContainer(&jbody->root, "numberDesiredAreaCode",
 										 21, &tmp);
 		if (v != NULL && (v->type != jbvString || v->val.string.len != 3 ||
@@ -929,7 +853,7 @@ vapiExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 			ereport(ERROR,
 					(errcode(ERRCODE_CHECK_VIOLATION),
 					 errmsg("invalid value for column \"%s\": an area code is 3 digits",
-							vapi_column_label(st, "numberDesiredAreaCode"))));
+							vapi_column_label(st->columns, st->ncolumns, "numberDesiredAreaCode"))));
 	}
 
 	/* A row the view would refuse is not sent. */
@@ -1087,7 +1011,7 @@ vapiExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 	/* the keys the statement sets whole */
 	foreach(lc, st->target_attrs)
 	{
-		VapiColumn *col = vapi_column_for_attno(st, lfirst_int(lc));
+		VapiColumn *col = vapi_column_for_attno(st->columns, st->ncolumns, lfirst_int(lc));
 
 		if (col != NULL && col->kind == VAPI_COL_PATH && col->npath == 1)
 			set_keys = lappend(set_keys, makeString(col->path[0]));
@@ -1096,7 +1020,7 @@ vapiExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 	foreach(lc, st->target_attrs)
 	{
 		int			attno = lfirst_int(lc);
-		VapiColumn *col = vapi_column_for_attno(st, attno);
+		VapiColumn *col = vapi_column_for_attno(st->columns, st->ncolumns, attno);
 		VapiBodyField *f;
 
 		if (col == NULL)
@@ -1361,7 +1285,7 @@ vapiPlanDirectModify(PlannerInfo *root, ModifyTable *plan,
 
 			if (strchr(key, '.') != NULL || strcmp(key, "provider") == 0 ||
 				!vapi_field_common(key) ||
-				(!is_explicit && strcmp(NameStr(att->attname), "attrs") == 0) ||
+				vapi_column_reads_attrs(att, is_explicit) ||
 				contain_var_clause((Node *) tle->expr) ||
 				contain_subplans((Node *) tle->expr))
 			{

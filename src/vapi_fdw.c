@@ -906,65 +906,6 @@ vapiGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
  */
 
 /*
- * vapi_build_columns
- *		How to fill each retrieved column: its key path and type input.
- *
- * A jsonb (or json) column named "attrs" without a "key" option holds the
- * whole object, secrets removed.
- */
-VapiColumn *
-vapi_build_columns(Relation rel, List *retrieved_attrs, int *ncolumns)
-{
-	TupleDesc	tupdesc = RelationGetDescr(rel);
-	VapiColumn *columns;
-	ListCell   *lc;
-	int			n = 0;
-
-	columns = palloc0(sizeof(VapiColumn) * Max(1, list_length(retrieved_attrs)));
-	foreach(lc, retrieved_attrs)
-	{
-		int			attnum = lfirst_int(lc);
-		Form_pg_attribute att = TupleDescAttr(tupdesc, attnum - 1);
-		VapiColumn *col = &columns[n++];
-		bool		is_explicit;
-		Oid			typinput;
-		char	   *p;
-		char	   *seg;
-
-		col->attnum = attnum;
-		col->attname = pstrdup(NameStr(att->attname));
-		col->typid = att->atttypid;
-		col->basetypid = getBaseType(att->atttypid);
-		col->typmod = att->atttypmod;
-		col->cxt = CurrentMemoryContext;
-		getTypeInputInfo(att->atttypid, &typinput, &col->typioparam);
-		fmgr_info(typinput, &col->typinput);
-
-		col->key = vapi_column_key(RelationGetRelid(rel), attnum,
-								   col->attname, &is_explicit);
-		if (!is_explicit && strcmp(col->attname, "attrs") == 0 &&
-			(col->basetypid == JSONBOID || col->basetypid == JSONOID))
-		{
-			col->kind = VAPI_COL_ATTRS;
-			continue;
-		}
-
-		col->kind = VAPI_COL_PATH;
-		col->npath = 1;
-		for (p = col->key; *p; p++)
-			if (*p == '.')
-				col->npath++;
-		col->path = palloc(sizeof(char *) * col->npath);
-		p = pstrdup(col->key);
-		col->npath = 0;
-		while ((seg = strsep(&p, ".")) != NULL)
-			col->path[col->npath++] = seg;
-	}
-	*ncolumns = n;
-	return columns;
-}
-
-/*
  * vapi_scan_init
  *		Connect and set up what every scan needs: the column map and the
  *		memory contexts, children of "parent".

@@ -245,10 +245,25 @@ extern char *vapi_redact_values(const char *text, List *values);
  */
 extern void vapi_get_server_options(ForeignServer *server,
 									VapiServerOptions *opts);
+extern Datum vapi_fdw_validator(PG_FUNCTION_ARGS);
+
+/* ----------------------------------------------------------------
+ * columns.c: the column map.
+ * ----------------------------------------------------------------
+ */
 extern char *vapi_column_key(Oid relid, AttrNumber attnum,
 							 const char *attname, bool *is_explicit);
-extern char *vapi_camel_case(const char *name);
-extern Datum vapi_fdw_validator(PG_FUNCTION_ARGS);
+extern bool vapi_column_reads_attrs(FormData_pg_attribute *att,
+									bool is_explicit);
+extern VapiColumn *vapi_build_columns(Relation rel, List *retrieved_attrs,
+									  int *ncolumns);
+extern AttrNumber vapi_find_key_attno(Relation rel, const char *key);
+extern VapiColumn *vapi_column_for_key(VapiColumn *columns, int ncolumns,
+									   const char *key);
+extern VapiColumn *vapi_column_for_attno(VapiColumn *columns, int ncolumns,
+										 AttrNumber attno);
+extern const char *vapi_column_label(VapiColumn *columns, int ncolumns,
+									 const char *key);
 
 /* ----------------------------------------------------------------
  * rules.c: the phone-number contract (providers, fields, secrets, limits).
@@ -471,8 +486,6 @@ extern void vapiExplainForeignModify(struct ModifyTableState *mtstate,
  * ----------------------------------------------------------------
  */
 extern bool vapi_parse_timestamp(const char *s, int64 *usecs);
-extern VapiColumn *vapi_build_columns(Relation rel, List *retrieved_attrs,
-									  int *ncolumns);
 struct ForeignScan;
 extern Oid	vapi_scan_userid(struct ForeignScan *fsplan, struct EState *estate);
 struct PlanState;
