@@ -16,7 +16,8 @@ OBJS = \
 	src/modify.o \
 	src/xact.o \
 	src/rules.o \
-	src/columns.o
+	src/columns.o \
+	src/scan.o
 
 EXTENSION = vapi_fdw
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(srcdir)/vapi_fdw.control)

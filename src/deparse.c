@@ -599,3 +599,106 @@ vapi_format_timestamp(int64 ts, bool round_up)
 					tm.tm_year, tm.tm_mon, tm.tm_mday,
 					tm.tm_hour, tm.tm_min, tm.tm_sec, (int) (fsec / 1000));
 }
+
+/*
+ * vapi_parse_timestamp
+ *		Parse an ISO 8601 date-time as the API writes it
+ *		(YYYY-MM-DDTHH:MM:SS, optional fraction, Z or an offset) into
+ *		microseconds since the Unix epoch.  Used for keyset paging only;
+ *		column values go through the type's own input function.
+ */
+bool
+vapi_parse_timestamp(const char *s, int64 *usecs)
+{
+	int			y,
+				mo,
+				d,
+				h,
+				mi,
+				sec;
+	int64		frac = 0;
+	int			fdigits = 0;
+	int64		days;
+	int			era;
+	unsigned	yoe,
+				doy,
+				doe;
+	int			off = 0;
+	const char *p;
+
+#define D(i) (s[i] >= '0' && s[i] <= '9')
+#define N2(i) ((s[i] - '0') * 10 + (s[i + 1] - '0'))
+	if (strlen(s) < 19 ||
+		!(D(0) && D(1) && D(2) && D(3) && D(5) && D(6) && D(8) && D(9) &&
+		  D(11) && D(12) && D(14) && D(15) && D(17) && D(18)) ||
+		s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+		s[13] != ':' || s[16] != ':')
+		return false;
+	y = N2(0) * 100 + N2(2);
+	mo = N2(5);
+	d = N2(8);
+	h = N2(11);
+	mi = N2(14);
+	sec = N2(17);
+#undef D
+#undef N2
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return false;
+
+	p = s + 19;
+	if (*p == '.')
+	{
+		p++;
+		while (*p >= '0' && *p <= '9')
+		{
+			if (fdigits < 6)
+			{
+				frac = frac * 10 + (*p - '0');
+				fdigits++;
+			}
+			p++;
+		}
+		while (fdigits < 6)
+		{
+			frac *= 10;
+			fdigits++;
+		}
+	}
+	if (*p == 'Z' || *p == 'z')
+		p++;
+	else if (*p == '+' || *p == '-')
+	{
+		int			oh,
+					om = 0;
+		int			sign = *p == '-' ? -1 : 1;
+
+		if (!(p[1] >= '0' && p[1] <= '9' && p[2] >= '0' && p[2] <= '9'))
+			return false;
+		oh = (p[1] - '0') * 10 + (p[2] - '0');
+		p += 3;
+		if (*p == ':')
+			p++;
+		if (p[0] >= '0' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9')
+		{
+			om = (p[0] - '0') * 10 + (p[1] - '0');
+			p += 2;
+		}
+		off = sign * (oh * 60 + om);
+	}
+	else
+		return false;
+	if (*p != '\0')
+		return false;
+
+	/* days from civil (proleptic Gregorian) */
+	y -= mo <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned) (y - era * 400);
+	doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	days = (int64) era * 146097 + (int64) doe - 719468;
+
+	*usecs = ((days * 86400 + h * 3600 + mi * 60 + sec) - (int64) off * 60) *
+		INT64CONST(1000000) + frac;
+	return true;
+}

@@ -1230,10 +1230,8 @@ vapiPlanDirectModify(PlannerInfo *root, ModifyTable *plan,
 {
 	Plan	   *subplan = outerPlan(plan);
 	ForeignScan *fscan;
-	List	   *priv;
-	List	   *quals;
-	List	   *q;
-	List	   *local_only;
+	VapiScanPlan splan;
+	VapiPlanQual *q;
 	RangeTblEntry *rte = planner_rt_fetch(resultRelation, root);
 	List	   *target_attrs = NIL;
 	List	   *values = NIL;
@@ -1249,16 +1247,16 @@ vapiPlanDirectModify(PlannerInfo *root, ModifyTable *plan,
 		return false;
 
 	/* a lookup of one id, driven by the only qual */
-	priv = fscan->fdw_private;
-	if (intVal(list_nth(priv, VapiPrivateMode)) != VAPI_MODE_LOOKUP)
+	vapi_scan_plan_decode(fscan->fdw_private, &splan);
+	if (splan.mode != VAPI_MODE_LOOKUP)
 		return false;
-	quals = (List *) list_nth(priv, VapiPrivateQuals);
-	local_only = (List *) list_nth(priv, VapiPrivateLocalOnly);
-	if (list_length(quals) != 1 || list_length(fscan->scan.plan.qual) != 1 ||
-		list_length(local_only) != 1 || linitial_int(local_only) != 0)
+	if (list_length(splan.quals) != 1 ||
+		list_length(fscan->scan.plan.qual) != 1 ||
+		list_length(splan.local_only) != 1 ||
+		linitial_int(splan.local_only) != 0)
 		return false;
-	q = (List *) linitial(quals);
-	if (intVal(linitial(q)) != VAPI_QUAL_ID_EQ)
+	q = (VapiPlanQual *) linitial(splan.quals);
+	if (q->kind != VAPI_QUAL_ID_EQ)
 		return false;
 
 	if (plan->operation == CMD_UPDATE)
@@ -1302,7 +1300,7 @@ vapiPlanDirectModify(PlannerInfo *root, ModifyTable *plan,
 
 	fscan->operation = plan->operation;
 	fscan->resultRelation = resultRelation;
-	fscan->fdw_exprs = lcons(list_nth(fscan->fdw_exprs, intVal(lfourth(q))),
+	fscan->fdw_exprs = lcons(list_nth(fscan->fdw_exprs, q->operand),
 							 values);
 	fscan->fdw_private = list_make1(target_attrs);
 	fscan->scan.plan.qual = NIL;	/* the id is the whole WHERE clause */

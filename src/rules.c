@@ -122,14 +122,12 @@ vapi_provider_names(void)
 
 	if (names[0] == '\0')
 	{
+		size_t		len = 0;
 		int			i;
 
-		for (i = 0; i < lengthof(vapi_providers); i++)
-		{
-			if (i > 0)
-				strlcat(names, ", ", sizeof(names));
-			strlcat(names, vapi_providers[i].name, sizeof(names));
-		}
+		for (i = 0; i < lengthof(vapi_providers) && len < sizeof(names); i++)
+			len += snprintf(names + len, sizeof(names) - len, "%s%s",
+							i > 0 ? ", " : "", vapi_providers[i].name);
 	}
 	return names;
 }

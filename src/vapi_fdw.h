@@ -106,22 +106,31 @@ typedef struct VapiStats
 #define VAPI_MODE_LOOKUP		1
 
 /*
- * Indexes of the fdw_private list of a ForeignScan plan.
+ * The plan of a ForeignScan, as vapi_scan_plan_encode keeps it in its
+ * fdw_private and vapi_scan_plan_decode reads it back.
  */
-enum VapiScanPrivateIndex
+typedef struct VapiPlanQual
 {
-	VapiPrivateRetrievedAttrs,	/* Integer list: attnums to convert */
-	VapiPrivatePageSize,		/* Integer */
-	VapiPrivateMode,			/* Integer: VAPI_MODE_* */
-	VapiPrivateAscending,		/* Integer: 1 = sortOrder ASC */
-	VapiPrivateSorted,			/* Integer: 1 = the plan relies on the order */
-	VapiPrivateLimit,			/* Integer: rows needed at most, -1 = all */
-	VapiPrivateSearch,			/* String: search fragment, "" = none */
-	VapiPrivateQuals,			/* List of (kind, field, strategy, expr#) */
-	VapiPrivateLocalOnly,		/* Integer list, per plan qual: 1 = not sent */
-	VapiPrivateOperandNames,	/* String per fdw_exprs: outer column or "" */
-	VapiPrivatePrefetch			/* Integer: 1 = request pages in advance */
-};
+	int			kind;			/* VAPI_QUAL_TIME, _ID_EQ or _ID_ANY */
+	int			field;			/* TIME: VAPI_FIELD_* */
+	int			strategy;		/* TIME: btree strategy, column on the left */
+	int			operand;		/* index of its value in fdw_exprs */
+} VapiPlanQual;
+
+typedef struct VapiScanPlan
+{
+	List	   *retrieved_attrs;	/* attnums to convert */
+	int			page_size;
+	int			mode;			/* VAPI_MODE_* */
+	bool		ascending;		/* sortOrder ASC */
+	bool		sorted;			/* the plan relies on the order */
+	int64		limit;			/* rows needed at most, -1 = all */
+	char	   *search;			/* search fragment, or NULL */
+	List	   *quals;			/* VapiPlanQual *: the quals sent */
+	List	   *local_only;		/* integer per plan qual: 1 = not sent */
+	List	   *operand_names;	/* String per fdw_exprs: outer column or "" */
+	bool		prefetch;		/* request pages in advance */
+} VapiScanPlan;
 
 /* ----------------------------------------------------------------
  * http.c: the transport.  Only this file includes curl.
@@ -357,6 +366,7 @@ extern bool vapi_is_runtime_value(PlannerInfo *root, RelOptInfo *baserel,
 extern char *vapi_deparse_list_request(const VapiListRequest *req);
 extern char *vapi_deparse_item_path(const char *id);
 extern char *vapi_format_timestamp(int64 ts, bool round_up);
+extern bool vapi_parse_timestamp(const char *s, int64 *usecs);
 extern int64 vapi_ms_floor(int64 ts);
 extern int64 vapi_ms_ceil(int64 ts);
 extern bool vapi_valid_id(const char *id);
@@ -482,13 +492,39 @@ extern void vapiExplainForeignModify(struct ModifyTableState *mtstate,
 									 struct ExplainState *es);
 
 /* ----------------------------------------------------------------
- * vapi_fdw.c
+ * vapi_fdw.c: the handler, planning, EXPLAIN.
  * ----------------------------------------------------------------
  */
-extern bool vapi_parse_timestamp(const char *s, int64 *usecs);
 struct ForeignScan;
+struct ForeignScanState;
 extern Oid	vapi_scan_userid(struct ForeignScan *fsplan, struct EState *estate);
+extern List *vapi_scan_plan_encode(const VapiScanPlan *plan);
+extern void vapi_scan_plan_decode(List *fdw_private, VapiScanPlan *plan);
+extern bool vapi_is_own_scan(struct ForeignScanState *node);
+
+/* ----------------------------------------------------------------
+ * scan.c: the scan engine.
+ * ----------------------------------------------------------------
+ */
+typedef struct VapiScanState VapiScanState;
+
+extern VapiScanState *vapi_scan_begin(struct ForeignScanState *node,
+									  const VapiScanPlan *plan, Oid userid);
+extern bool vapi_scan_next(VapiScanState *st, Datum *values, bool *nulls);
+extern void vapi_scan_rescan(VapiScanState *st);
+extern void vapi_scan_end(VapiScanState *st);
+extern List *vapi_scan_explain_requests(VapiScanState *st, Oid serverid,
+										Oid userid, List *dpcontext,
+										bool useprefix);
+extern const char *vapi_scan_first_request(VapiScanState *st);
+extern bool vapi_scan_reordered(VapiScanState *st);
+extern const VapiStats *vapi_scan_stats(VapiScanState *st);
+struct HeapTupleData;
+extern int	vapi_sample_rows(Relation relation, int elevel,
+							 struct HeapTupleData **rows, int targrows,
+							 double *totalrows, double *totaldeadrows);
 struct PlanState;
+
 extern struct ForeignScanState *vapi_scan_keep_keys(struct PlanState *planstate,
 													Index scanrelid,
 													List *keys);
