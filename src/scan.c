@@ -77,6 +77,33 @@
 #include "vapi_fdw.h"
 
 /*
+ * A list request, and which rows of its page were returned before (at the
+ * keyset's millisecond, by id): when the next page is requested, that is
+ * known; when it arrives, it becomes the current one in one assignment.
+ */
+typedef struct VapiPageRequest
+{
+	char	   *path;			/* path and query */
+	int			limit;			/* its page size */
+	int			page;			/* its page number, 1 = none sent */
+	bool		drop_seen;		/* drop the rows returned before: */
+	int64		seen_ms;		/* those at this millisecond */
+	List	   *seen_ids;		/* with these ids */
+} VapiPageRequest;
+
+/* Where keyset paging stands (in bound_cxt). */
+typedef struct VapiKeyset
+{
+	bool		done;			/* no further page */
+	int			page_no;		/* within a run of equal timestamps */
+	char	   *bound;			/* keyset bound of the next request */
+	int64		bound_ts;		/* bound, as microseconds since epoch */
+	List	   *seen_at_bound;	/* ids already returned at bound_ts */
+	char	   *prev_first_id;	/* to detect paging without progress */
+	char	   *prev_last_id;
+} VapiKeyset;
+
+/*
  * Executor state of a scan.  Also used, without a ForeignScanState, by
  * ANALYZE.
  */
@@ -106,43 +133,26 @@ struct VapiScanState
 	int			next_id;
 	char	   *first_request;	/* for EXPLAIN ANALYZE */
 
-	/* the current page */
+	/* the current page, and the request it answers */
 	VapiPage   *page;
 	VapiPageInfo info;
-	int			next;			/* next item of the page to return */
+	int			next_item;		/* next item of the page to return */
 	int64		returned;		/* rows returned so far */
-	bool		filter;			/* drop rows of the page seen before: */
-	int64		filter_ts;		/* at this createdAt */
-	List	   *filter_ids;		/* with these ids */
+	VapiPageRequest cur;
 
-	/* the connection handle, and the next page requested in advance */
+	/* the connection handle, and the next page's request under way */
 	VapiHttp   *http;
-	bool		prefetch;		/* may request pages in advance */
-	bool		prefetching;	/* a request for the next page is under way */
-	char	   *next_path;		/* its path, in next_cxt */
-	bool		next_filter;	/* and the filter its rows will need */
-	int64		next_filter_ts;
-	List	   *next_filter_ids;
+	bool		prefetching;	/* requested in advance, not yet needed */
+	VapiPageRequest pending;	/* path in next_cxt */
 
-	/* keyset paging */
-	bool		done;			/* no further page */
-	int			page_no;		/* within a run of equal timestamps */
-	char	   *bound;			/* keyset bound of the next request */
-	int64		bound_ts;		/* bound, as microseconds since epoch */
-	List	   *seen_at_bound;	/* ids already returned at bound_ts */
-	char	   *prev_first_id;	/* to detect paging without progress */
-	char	   *prev_last_id;
+	VapiKeyset	keyset;
 
 	/* a statement does not see the numbers it created itself */
 	CommandId	curcid;			/* of the scan's snapshot */
 
-	/* the limit and page of the request built last, in flight, current */
+	/* the limit and page of the request built last */
 	int			built_limit;
 	int			built_page;
-	int			next_req_limit;
-	int			next_req_page;
-	int			req_limit;
-	int			req_page;
 	bool		reordered;		/* the server's order was not the one asked */
 	bool		skip_bound_ms;	/* the next page starts before the bound's ms */
 	bool		warned_retention;
@@ -339,7 +349,7 @@ vapi_scan_init(VapiScanState *st, Relation rel, Oid userid,
 	st->http = vapi_connection_acquire(st->conn, parent);
 	st->bound_cxt = AllocSetContextCreate(parent, "vapi_fdw keyset bound",
 										  ALLOCSET_SMALL_SIZES);
-	st->page_no = 1;
+	st->keyset.page_no = 1;
 }
 
 /*
@@ -634,11 +644,11 @@ vapi_next_list_request(VapiScanState *st)
 	{
 		/* rows still needed, plus those the bound will repeat */
 		int64		need = st->plan.limit - st->returned +
-			list_length(st->seen_at_bound);
+			list_length(st->keyset.seen_at_bound);
 
 		req.limit = (int) Min((int64) st->plan.page_size, Max(need, 1));
 	}
-	req.page = st->page_no;
+	req.page = st->keyset.page_no;
 	req.ascending = st->plan.ascending;
 	req.search = (lacks & (VAPI_API_NO_SEARCH | VAPI_API_NO_V2)) ? NULL :
 		st->plan.search;
@@ -670,11 +680,11 @@ vapi_next_list_request(VapiScanState *st)
 	 * "createdAtGe" it.  The rows of that millisecond already returned are
 	 * dropped by id.
 	 */
-	if (st->bound != NULL)
+	if (st->keyset.bound != NULL)
 	{
 		const char *mine = req.time[VAPI_FIELD_CREATED][slot];
-		int64		key = st->plan.ascending ? st->bound_ts :
-			st->skip_bound_ms ? st->bound_ts : st->bound_ts + 1000;
+		int64		key = st->plan.ascending ? st->keyset.bound_ts :
+			st->skip_bound_ms ? st->keyset.bound_ts : st->keyset.bound_ts + 1000;
 		int64		ts;
 
 		if (mine == NULL || mine[0] == '$' ||
@@ -751,20 +761,20 @@ vapi_advance_keyset(VapiScanState *st)
 	if (last_created == NULL || !vapi_parse_timestamp(last_created, &last_ts))
 	{
 		/* Cannot move the bound: step to the next page at the same one. */
-		st->page_no++;
+		st->keyset.page_no++;
 		return;
 	}
 	last_ts = vapi_ms_floor(last_ts);
 
-	if (st->bound == NULL || last_ts != st->bound_ts)
+	if (st->keyset.bound == NULL || last_ts != st->keyset.bound_ts)
 	{
 		const char *first_created;
 		int64		first_ts;
 
 		MemoryContextReset(st->bound_cxt);
-		st->seen_at_bound = NIL;
-		st->bound = MemoryContextStrdup(st->bound_cxt, last_created);
-		st->bound_ts = last_ts;
+		st->keyset.seen_at_bound = NIL;
+		st->keyset.bound = MemoryContextStrdup(st->bound_cxt, last_created);
+		st->keyset.bound_ts = last_ts;
 
 		/*
 		 * If the whole page is in the new bound's millisecond, the first
@@ -772,7 +782,7 @@ vapi_advance_keyset(VapiScanState *st)
 		 */
 		first_created = vapi_json_item_string(vapi_json_page_item(st->page, 0),
 											  "createdAt");
-		st->page_no = 1;
+		st->keyset.page_no = 1;
 		st->skip_bound_ms = false;
 		if (first_created != NULL &&
 			vapi_parse_timestamp(first_created, &first_ts) &&
@@ -784,14 +794,14 @@ vapi_advance_keyset(VapiScanState *st)
 			 * it.
 			 */
 			if ((vapi_connection_api_lacks(st->conn) & VAPI_API_NO_V2) &&
-				st->info.count < st->req_limit)
+				st->info.count < st->cur.limit)
 				st->skip_bound_ms = true;
 			else
-				st->page_no = 2;
+				st->keyset.page_no = 2;
 		}
 	}
 	else if ((vapi_connection_api_lacks(st->conn) & VAPI_API_NO_V2) &&
-			 st->info.count < st->req_limit)
+			 st->info.count < st->cur.limit)
 	{
 		/* v1: a short page in the same millisecond exhausts it */
 		st->skip_bound_ms = true;
@@ -799,7 +809,7 @@ vapi_advance_keyset(VapiScanState *st)
 	else
 	{
 		/* A run in one millisecond longer than a page: step through it. */
-		st->page_no++;
+		st->keyset.page_no++;
 	}
 
 	/* The ids in the bound's millisecond, from the end of the page back. */
@@ -812,10 +822,10 @@ vapi_advance_keyset(VapiScanState *st)
 		int64		ts;
 
 		if (created == NULL || !vapi_parse_timestamp(created, &ts) ||
-			vapi_ms_floor(ts) != st->bound_ts)
+			vapi_ms_floor(ts) != st->keyset.bound_ts)
 			break;
 		if (id != NULL && !vapi_seen(st, id))
-			st->seen_at_bound = lappend(st->seen_at_bound, pstrdup(id));
+			st->keyset.seen_at_bound = lappend(st->keyset.seen_at_bound, pstrdup(id));
 	}
 	MemoryContextSwitchTo(oldcxt);
 }
@@ -833,15 +843,15 @@ vapi_start_page_request(VapiScanState *st)
 
 	MemoryContextReset(st->next_cxt);
 	oldcxt = MemoryContextSwitchTo(st->next_cxt);
-	st->next_path = vapi_next_list_request(st);
-	st->next_req_limit = st->built_limit;
-	st->next_req_page = st->built_page;
+	st->pending.path = vapi_next_list_request(st);
+	st->pending.limit = st->built_limit;
+	st->pending.page = st->built_page;
 	vapi_set_next_filter(st);
 	MemoryContextSwitchTo(oldcxt);
 
 	if (st->first_request == NULL)
-		st->first_request = MemoryContextStrdup(st->runtime_cxt, st->next_path);
-	vapi_request_start(st->conn, st->http, "GET", st->next_path, NULL, 0,
+		st->first_request = MemoryContextStrdup(st->runtime_cxt, st->pending.path);
+	vapi_request_start(st->conn, st->http, "GET", st->pending.path, NULL, 0,
 					   st->next_cxt, &st->stats);
 	st->prefetching = true;
 }
@@ -932,10 +942,10 @@ vapi_check_page_order(VapiScanState *st)
 	const char *prev_id = NULL;
 	int			i;
 
-	if (st->bound != NULL)
+	if (st->keyset.bound != NULL)
 	{
 		/* descending: before the bound's millisecond ends; ascending: in it or after */
-		prev = st->plan.ascending ? st->bound_ts : st->bound_ts + 999;
+		prev = st->plan.ascending ? st->keyset.bound_ts : st->keyset.bound_ts + 999;
 		have_prev = true;
 	}
 	for (i = 0; i < st->info.count; i++)
@@ -951,7 +961,7 @@ vapi_check_page_order(VapiScanState *st)
 			const char *id = vapi_json_item_id(item);
 
 			/* the first page of a scan free to take any order: follow it */
-			if (st->bound == NULL && st->page_no == 1 && !st->plan.sorted &&
+			if (st->keyset.bound == NULL && st->keyset.page_no == 1 && !st->plan.sorted &&
 				!st->reordered && i > 0)
 			{
 				st->plan.ascending = !st->plan.ascending;
@@ -1052,13 +1062,13 @@ vapi_fetch_page(VapiScanState *st)
 		if (!st->prefetching)
 			vapi_start_page_request(st);
 		st->prefetching = false;
-		vapi_request_finish(st->conn, st->http, "GET", st->next_path, NIL,
+		vapi_request_finish(st->conn, st->http, "GET", st->pending.path, NIL,
 							VAPI_REQ_ALLOW_CLIENT_ERRORS, &resp, &st->stats);
 		if (resp.status != 400 && resp.status != 404)
 			break;
 		/* a deployment lacking what was sent: remember, and ask again */
-		if (!vapi_list_fallback(st, &resp, st->next_path))
-			vapi_raise_response(st->conn, "GET", st->next_path, NIL, 0, &resp);
+		if (!vapi_list_fallback(st, &resp, st->pending.path))
+			vapi_raise_response(st->conn, "GET", st->pending.path, NIL, 0, &resp);
 	}
 
 	/* The page just received becomes the current one. */
@@ -1067,13 +1077,9 @@ vapi_fetch_page(VapiScanState *st)
 	st->page_cxt = st->next_cxt;
 	st->next_cxt = swap;
 	st->page = NULL;
-	st->next = 0;
-	st->filter = st->next_filter;
-	st->filter_ts = st->next_filter_ts;
-	st->filter_ids = st->next_filter_ids;
-	st->req_limit = st->next_req_limit;
-	st->req_page = st->next_req_page;
-	path = st->next_path;
+	st->next_item = 0;
+	st->cur = st->pending;
+	path = st->cur.path;
 
 	/*
 	 * Guess the next request from the raw answer, and send it before this
@@ -1087,7 +1093,7 @@ vapi_fetch_page(VapiScanState *st)
 		vapi_raw_contains(resp.body, resp.body_len, "\"hasNextPage\":true"))
 	{
 		guess = vapi_raw_last_string(resp.body, resp.body_len, "createdAt");
-		if (guess != NULL && !(st->bound != NULL && strcmp(guess, st->bound) == 0))
+		if (guess != NULL && !(st->keyset.bound != NULL && strcmp(guess, st->keyset.bound) == 0))
 			vapi_start_guessed_request(st, guess);
 	}
 
@@ -1114,20 +1120,20 @@ vapi_fetch_page(VapiScanState *st)
 		first_id = vapi_json_item_id(vapi_json_page_item(st->page, 0));
 		last_id = vapi_json_item_id(vapi_json_page_item(st->page, n - 1));
 		if (first_id != NULL && last_id != NULL &&
-			st->prev_first_id != NULL && st->prev_last_id != NULL &&
-			strcmp(first_id, st->prev_first_id) == 0 &&
-			strcmp(last_id, st->prev_last_id) == 0)
+			st->keyset.prev_first_id != NULL && st->keyset.prev_last_id != NULL &&
+			strcmp(first_id, st->keyset.prev_first_id) == 0 &&
+			strcmp(last_id, st->keyset.prev_last_id) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_ERROR),
 					 errmsg("Vapi API paging made no progress"),
 					 errdetail("Two consecutive pages held the same phone numbers.")));
 		MemoryContextSwitchTo(st->scan_cxt);
-		if (st->prev_first_id)
-			pfree(st->prev_first_id);
-		if (st->prev_last_id)
-			pfree(st->prev_last_id);
-		st->prev_first_id = first_id ? pstrdup(first_id) : NULL;
-		st->prev_last_id = last_id ? pstrdup(last_id) : NULL;
+		if (st->keyset.prev_first_id)
+			pfree(st->keyset.prev_first_id);
+		if (st->keyset.prev_last_id)
+			pfree(st->keyset.prev_last_id);
+		st->keyset.prev_first_id = first_id ? pstrdup(first_id) : NULL;
+		st->keyset.prev_last_id = last_id ? pstrdup(last_id) : NULL;
 		MemoryContextSwitchTo(st->page_cxt);
 	}
 
@@ -1141,19 +1147,19 @@ vapi_fetch_page(VapiScanState *st)
 	if (n == 0)
 		more = false;
 	else if (st->info.total_items >= 0 || st->info.has_next_page >= 0)
-		more = (st->info.total_items >= 0 && st->req_page == 1 &&
+		more = (st->info.total_items >= 0 && st->cur.page == 1 &&
 				st->info.total_items > n) ||
 			st->info.has_next_page == 1 ||
-			(st->info.total_items >= 0 && st->req_page > 1 &&
+			(st->info.total_items >= 0 && st->cur.page > 1 &&
 			 st->info.has_next_page < 0);
 	else
 		more = true;
 	/* the window cut the answer short where the scan ends without a LIMIT */
 	if (!more)
 		vapi_check_retention(st, true);
-	if (st->plan.limit >= 0 && st->returned + n >= st->plan.limit + list_length(st->filter_ids))
+	if (st->plan.limit >= 0 && st->returned + n >= st->plan.limit + list_length(st->cur.seen_ids))
 		more = false;
-	st->done = !more;
+	st->keyset.done = !more;
 
 	error_context_stack = errcb.previous;
 	MemoryContextSwitchTo(oldcxt);
@@ -1163,18 +1169,18 @@ vapi_fetch_page(VapiScanState *st)
 	 * (A scan under a LIMIT asks only when it needs to: it may stop early,
 	 * and how many rows it still needs depends on the rows of this page.)
 	 */
-	if (!st->done)
+	if (!st->keyset.done)
 	{
 		char	   *real_path;
 
 		vapi_advance_keyset(st);
 		real_path = vapi_next_list_request(st);
-		if (st->prefetching && strcmp(real_path, st->next_path) == 0)
+		if (st->prefetching && strcmp(real_path, st->pending.path) == 0)
 		{
 			/* The guess was right: its rows will need this filter. */
 			MemoryContextSwitchTo(st->next_cxt);
-			st->next_req_limit = st->built_limit;
-			st->next_req_page = st->built_page;
+			st->pending.limit = st->built_limit;
+			st->pending.page = st->built_page;
 			vapi_set_next_filter(st);
 			MemoryContextSwitchTo(oldcxt);
 		}
@@ -1256,11 +1262,11 @@ vapi_set_next_filter(VapiScanState *st)
 {
 	ListCell   *lc;
 
-	st->next_filter = st->bound != NULL && st->seen_at_bound != NIL;
-	st->next_filter_ts = st->bound_ts;
-	st->next_filter_ids = NIL;
-	foreach(lc, st->seen_at_bound)
-		st->next_filter_ids = lappend(st->next_filter_ids,
+	st->pending.drop_seen = st->keyset.bound != NULL && st->keyset.seen_at_bound != NIL;
+	st->pending.seen_ms = st->keyset.bound_ts;
+	st->pending.seen_ids = NIL;
+	foreach(lc, st->keyset.seen_at_bound)
+		st->pending.seen_ids = lappend(st->pending.seen_ids,
 									  pstrdup((char *) lfirst(lc)));
 }
 
@@ -1274,10 +1280,10 @@ static void
 vapi_start_guessed_request(VapiScanState *st, const char *guess)
 {
 	MemoryContext oldcxt;
-	char	   *saved_bound = st->bound;
-	int64		saved_bound_ts = st->bound_ts;
-	int			saved_page = st->page_no;
-	List	   *saved_seen = st->seen_at_bound;
+	char	   *saved_bound = st->keyset.bound;
+	int64		saved_bound_ts = st->keyset.bound_ts;
+	int			saved_page = st->keyset.page_no;
+	List	   *saved_seen = st->keyset.seen_at_bound;
 	int64		guess_ts;
 
 	if (!vapi_parse_timestamp(guess, &guess_ts))
@@ -1286,18 +1292,18 @@ vapi_start_guessed_request(VapiScanState *st, const char *guess)
 
 	MemoryContextReset(st->next_cxt);
 	oldcxt = MemoryContextSwitchTo(st->next_cxt);
-	st->bound = pstrdup(guess);
-	st->bound_ts = guess_ts;
-	st->page_no = 1;
-	st->seen_at_bound = NIL;
-	st->next_path = vapi_next_list_request(st);
-	st->bound = saved_bound;
-	st->bound_ts = saved_bound_ts;
-	st->page_no = saved_page;
-	st->seen_at_bound = saved_seen;
+	st->keyset.bound = pstrdup(guess);
+	st->keyset.bound_ts = guess_ts;
+	st->keyset.page_no = 1;
+	st->keyset.seen_at_bound = NIL;
+	st->pending.path = vapi_next_list_request(st);
+	st->keyset.bound = saved_bound;
+	st->keyset.bound_ts = saved_bound_ts;
+	st->keyset.page_no = saved_page;
+	st->keyset.seen_at_bound = saved_seen;
 	MemoryContextSwitchTo(oldcxt);
 
-	vapi_request_start(st->conn, st->http, "GET", st->next_path, NULL, 0,
+	vapi_request_start(st->conn, st->http, "GET", st->pending.path, NULL, 0,
 					   st->next_cxt, &st->stats);
 	st->prefetching = true;
 }
@@ -1320,7 +1326,7 @@ vapi_fetch_lookup(VapiScanState *st)
 
 		MemoryContextReset(st->page_cxt);
 		st->page = NULL;
-		st->next = 0;
+		st->next_item = 0;
 		oldcxt = MemoryContextSwitchTo(st->page_cxt);
 
 		path = vapi_deparse_item_path(id);
@@ -1361,7 +1367,7 @@ vapi_fetch_lookup(VapiScanState *st)
 static bool
 vapi_seen(VapiScanState *st, const char *id)
 {
-	return vapi_in_id_list(st->seen_at_bound, id);
+	return vapi_in_id_list(st->keyset.seen_at_bound, id);
 }
 
 /*
@@ -1540,26 +1546,26 @@ vapi_scan_next_row(VapiScanState *st, Datum *values, bool *nulls)
 		if (st->plan.limit >= 0 && st->returned >= st->plan.limit)
 			return false;
 
-		if (st->page != NULL && st->next < st->info.count)
+		if (st->page != NULL && st->next_item < st->info.count)
 		{
-			VapiItem   *item = vapi_json_page_item(st->page, st->next++);
+			VapiItem   *item = vapi_json_page_item(st->page, st->next_item++);
 			const char *item_id = vapi_json_item_id(item);
 
 			/* Keep the transfer of the next page moving. */
-			if (st->prefetching && (st->next & 63) == 0)
+			if (st->prefetching && (st->next_item & 63) == 0)
 				vapi_http_pump(st->http);
 
 			/* A row at the bound that the previous page returned already. */
-			if (st->filter)
+			if (st->cur.drop_seen)
 			{
 				const char *created = vapi_json_item_string(item, "createdAt");
 				const char *id = vapi_json_item_id(item);
 				int64		ts;
 
 				if (id != NULL && created != NULL &&
-					vapi_in_id_list(st->filter_ids, id) &&
+					vapi_in_id_list(st->cur.seen_ids, id) &&
 					vapi_parse_timestamp(created, &ts) &&
-					vapi_ms_floor(ts) == st->filter_ts)
+					vapi_ms_floor(ts) == st->cur.seen_ms)
 					continue;
 			}
 
@@ -1612,7 +1618,7 @@ vapi_scan_next_row(VapiScanState *st, Datum *values, bool *nulls)
 				return false;
 			continue;
 		}
-		if (st->done)
+		if (st->keyset.done)
 			return false;
 		CHECK_FOR_INTERRUPTS();
 		vapi_fetch_page(st);
@@ -1633,19 +1639,14 @@ vapi_scan_reset(VapiScanState *st)
 	MemoryContextReset(st->page_cxt);
 	MemoryContextReset(st->next_cxt);
 	MemoryContextReset(st->bound_cxt);
-	st->filter = false;
-	st->filter_ids = NIL;
+	memset(&st->cur, 0, sizeof(st->cur));
 	st->started = false;
 	st->page = NULL;
-	st->next = 0;
+	st->next_item = 0;
 	st->returned = 0;
-	st->done = false;
-	st->page_no = 1;
-	st->bound = NULL;
-	st->seen_at_bound = NIL;
+	memset(&st->keyset, 0, sizeof(st->keyset));
+	st->keyset.page_no = 1;
 	st->returned_ids = NIL;
-	st->prev_first_id = NULL;
-	st->prev_last_id = NULL;
 }
 
 /*
