@@ -90,5 +90,15 @@ ALTER SERVER vapi OPTIONS (DROP max_retries);
 SELECT count(*) FROM fragile_numbers;
 \! python3 test/mockctl.py faults-clear
 
+-- A write whose 2xx answer says it is not JSON: the same error as for a
+-- scan, sent once, and the context says the row was created (2xx).
+\! python3 test/mockctl.py clear
+\! python3 test/mockctl.py fault '[{"match":"POST /phone-number","kind":"content_type","value":"text/html"}]'
+INSERT INTO phone_numbers (provider, number, credential_id, name)
+  VALUES ('byo-phone-number', '+15550001234', '7a3e0b52-2c5f-4b9c-9f4e-000000000001', 'not json');
+\! python3 test/mockctl.py count --match POST
+\! python3 test/mockctl.py faults-clear
+\! python3 test/mockctl.py reset
+
 DROP SERVER fragile CASCADE;
 DROP SERVER nowhere CASCADE;

@@ -697,8 +697,8 @@ vapi_is_json_answer(const VapiHttpResponse *resp)
 /*
  * vapi_raise_response
  *		Raise the ERROR that describes a failed request (anything but a 2xx
- *		answer, or a 404 with VAPI_REQ_ALLOW_404).  Returns if there is
- *		nothing to raise.
+ *		answer, or a 404 with VAPI_REQ_ALLOW_404), or a 2xx answer that
+ *		says it is not JSON.  Returns if there is nothing to raise.
  */
 void
 vapi_raise_response(VapiConn *conn, const char *method,
@@ -751,7 +751,17 @@ vapi_raise_response(VapiConn *conn, const char *method,
 	}
 
 	if (resp->status >= 200 && resp->status < 300)
+	{
+		/* an answer that says it is not JSON: an error page of a proxy */
+		if (resp->content_type != NULL && !vapi_is_json_answer(resp))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("Vapi API returned a response that is not JSON"),
+					 errdetail("Content-Type is \"%s\".",
+							   vapi_redact(conn, resp->content_type)),
+					 errcontext("Vapi request: %s %s", method, path_and_query)));
 		return;
+	}
 	if (resp->status == 404 && (flags & VAPI_REQ_ALLOW_404))
 		return;
 

@@ -203,8 +203,6 @@ static void vapi_check_retention(VapiScanState *st, bool at_end);
 static char *vapi_format_unix_us(int64 us);
 static bool vapi_fetch_lookup(VapiScanState *st);
 static void vapi_request_error_callback(void *arg);
-static void vapi_check_json_content_type(VapiScanState *st,
-										 VapiHttpResponse *resp);
 static bool vapi_seen(VapiScanState *st, const char *id);
 static bool vapi_in_id_list(List *ids, const char *id);
 static void vapi_start_page_request(VapiScanState *st);
@@ -708,24 +706,6 @@ vapi_request_error_callback(void *arg)
 }
 
 /*
- * vapi_check_json_content_type
- *		Refuse an answer that says it is not JSON (an error page of a proxy
- *		served with status 200, say).
- */
-static void
-vapi_check_json_content_type(VapiScanState *st, VapiHttpResponse *resp)
-{
-	if (resp->content_type != NULL &&
-		strncmp(resp->content_type, "application/json", 16) != 0 &&
-		strstr(resp->content_type, "+json") == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-				 errmsg("Vapi API returned a response that is not JSON"),
-				 errdetail("Content-Type is \"%s\".",
-						   vapi_redact(st->conn, resp->content_type))));
-}
-
-/*
  * vapi_format_unix_us
  *		A time parsed from the API (microseconds since the Unix epoch, as
  *		vapi_parse_timestamp gives) in the API's format.
@@ -1103,7 +1083,6 @@ vapi_fetch_page(VapiScanState *st)
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
 
-	vapi_check_json_content_type(st, &resp);
 	st->page = vapi_json_parse_page(resp.body, resp.body_len, st->page_cxt,
 									&st->info);
 	st->stats.pages++;
@@ -1346,8 +1325,7 @@ vapi_fetch_lookup(VapiScanState *st)
 		errcb.arg = path;
 		errcb.previous = error_context_stack;
 		error_context_stack = &errcb;
-		vapi_check_json_content_type(st, &resp);
-		st->page = vapi_json_parse_object(resp.body, resp.body_len,
+			st->page = vapi_json_parse_object(resp.body, resp.body_len,
 										  st->page_cxt);
 		memset(&st->info, 0, sizeof(st->info));
 		st->info.count = 1;
