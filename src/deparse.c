@@ -33,7 +33,11 @@
 #include "nodes/nodeFuncs.h"
 #include "optimizer/clauses.h"
 #include "optimizer/optimizer.h"
+#if PG_VERSION_NUM >= 160000
+#include "nodes/miscnodes.h"
+#endif
 #include "utils/builtins.h"
+#include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -701,4 +705,196 @@ vapi_parse_timestamp(const char *s, int64 *usecs)
 	*usecs = ((days * 86400 + h * 3600 + mi * 60 + sec) - (int64) off * 60) *
 		INT64CONST(1000000) + frac;
 	return true;
+}
+
+/*
+ * vapi_strategy_sides
+ *		Which sides of a range a btree strategy bounds (column on the
+ *		left): = bounds both.
+ */
+static void
+vapi_strategy_sides(int strategy, bool *lower, bool *upper)
+{
+	*lower = strategy == BTGreaterStrategyNumber ||
+		strategy == BTGreaterEqualStrategyNumber ||
+		strategy == BTEqualStrategyNumber;
+	*upper = strategy == BTLessStrategyNumber ||
+		strategy == BTLessEqualStrategyNumber ||
+		strategy == BTEqualStrategyNumber;
+}
+
+/*
+ * vapi_bounds_init
+ *		No bound yet on any time field.
+ */
+void
+vapi_bounds_init(VapiTimeBounds *b)
+{
+	int			field;
+
+	memset(b, 0, sizeof(VapiTimeBounds));
+	for (field = 0; field < VAPI_NFIELDS; field++)
+		b->lower_op[field] = b->upper_op[field] = -1;
+}
+
+/*
+ * vapi_bounds_add
+ *		Fold "field <strategy> ts" into the bounds: the tightest lower and
+ *		upper bound of each field are kept.
+ */
+void
+vapi_bounds_add(VapiTimeBounds *b, int field, int strategy, int64 ts)
+{
+	bool		lower;
+	bool		upper;
+
+	vapi_strategy_sides(strategy, &lower, &upper);
+	if (lower)
+	{
+		int			op = strategy == BTGreaterStrategyNumber ? VAPI_OP_GT : VAPI_OP_GE;
+
+		if (b->lower_op[field] < 0 || ts > b->lower_ts[field] ||
+			(ts == b->lower_ts[field] && op == VAPI_OP_GT))
+		{
+			b->lower_ts[field] = ts;
+			b->lower_op[field] = op;
+		}
+	}
+	if (upper)
+	{
+		int			op = strategy == BTLessStrategyNumber ? VAPI_OP_LT : VAPI_OP_LE;
+
+		if (b->upper_op[field] < 0 || ts < b->upper_ts[field] ||
+			(ts == b->upper_ts[field] && op == VAPI_OP_LT))
+		{
+			b->upper_ts[field] = ts;
+			b->upper_op[field] = op;
+		}
+	}
+}
+
+/*
+ * vapi_bounds_add_placeholder
+ *		A bound whose value is only known while the plan runs, for EXPLAIN:
+ *		"text" shows where it comes from, in the parameter it will fill.
+ */
+void
+vapi_bounds_add_placeholder(VapiTimeBounds *b, int field, int strategy,
+							const char *text)
+{
+	bool		lower;
+	bool		upper;
+
+	/* every bound is sent as createdAtGe / createdAtLt */
+	vapi_strategy_sides(strategy, &lower, &upper);
+	if (upper)
+		b->placeholder[field][VAPI_OP_LT] = text;
+	if (lower)
+		b->placeholder[field][VAPI_OP_GE] = text;
+}
+
+/*
+ * vapi_bounds_params
+ *		The time parameters to send for the bounds (NULL where none), into
+ *		"time".  False if the bounds admit no instant.
+ *
+ * The API prints milliseconds, but may store and compare finer values.  A
+ * number the table shows at millisecond m was stored in [m, m + 1 ms), so
+ * every bound becomes a millisecond boundary sent as createdAtGe (lower)
+ * or createdAtLt (upper): "> x" is ">= the next millisecond after x's",
+ * "<= x" is "< the millisecond after x's", ">= x" and "< x" round up.
+ * That selects exactly the rows the local filter keeps, at any stored
+ * precision.
+ */
+bool
+vapi_bounds_params(const VapiTimeBounds *b,
+				   const char *time[VAPI_NFIELDS][VAPI_NOPS])
+{
+	bool		admits = true;
+	int			field;
+
+	for (field = 0; field < VAPI_NFIELDS; field++)
+	{
+		int64		ge = 0;
+		int64		lt = 0;
+		int			op;
+
+		for (op = 0; op < VAPI_NOPS; op++)
+			time[field][op] = NULL;
+		if (b->lower_op[field] >= 0)
+		{
+			ge = b->lower_op[field] == VAPI_OP_GT ?
+				vapi_ms_floor(b->lower_ts[field]) + 1000 :
+				vapi_ms_ceil(b->lower_ts[field]);
+			time[field][VAPI_OP_GE] = vapi_format_timestamp(ge, false);
+		}
+		if (b->upper_op[field] >= 0)
+		{
+			lt = b->upper_op[field] == VAPI_OP_LT ?
+				vapi_ms_ceil(b->upper_ts[field]) :
+				vapi_ms_floor(b->upper_ts[field]) + 1000;
+			time[field][VAPI_OP_LT] = vapi_format_timestamp(lt, false);
+		}
+		if (b->lower_op[field] >= 0 && b->upper_op[field] >= 0 && ge >= lt)
+			admits = false;
+		for (op = 0; op < VAPI_NOPS; op++)
+			if (time[field][op] == NULL && b->placeholder[field][op] != NULL)
+				time[field][op] = b->placeholder[field][op];
+	}
+	return admits;
+}
+
+/*
+ * vapi_time_value
+ *		The instant a time qual's value (timestamptz, timestamp or date)
+ *		stands for, into "ts".  False if it gives no useful bound (out of
+ *		range, or infinite): the local filter then decides alone.
+ */
+bool
+vapi_time_value(Datum value, Oid type, int64 *ts)
+{
+	int			overflow = 0;
+
+#if PG_VERSION_NUM >= 190000
+	ErrorSaveContext escontext = {T_ErrorSaveContext};
+
+	if (type == TIMESTAMPOID)
+		*ts = timestamp2timestamptz_safe(DatumGetTimestamp(value),
+										 (Node *) &escontext);
+	else if (type == DATEOID)
+		*ts = date2timestamptz_safe(DatumGetDateADT(value),
+									(Node *) &escontext);
+	else
+		*ts = DatumGetTimestampTz(value);
+	overflow = escontext.error_occurred ? 1 : 0;
+#else
+	if (type == TIMESTAMPOID)
+		*ts = timestamp2timestamptz_opt_overflow(DatumGetTimestamp(value),
+												 &overflow);
+	else if (type == DATEOID)
+		*ts = date2timestamptz_opt_overflow(DatumGetDateADT(value),
+											&overflow);
+	else
+		*ts = DatumGetTimestampTz(value);
+#endif
+	return overflow == 0 && !TIMESTAMP_NOT_FINITE(*ts);
+}
+
+/*
+ * vapi_datum_id
+ *		The phone-number id a value of type "type" (uuid, text, varchar)
+ *		names, lower-cased as the API writes ids (it finds either case), or
+ *		NULL if it is not a UUID: no phone number has it, and it never
+ *		reaches a URL.
+ */
+char *
+vapi_datum_id(Datum value, Oid type)
+{
+	Oid			typout;
+	bool		isvarlena;
+	char	   *id;
+
+	getTypeOutputInfo(type, &typout, &isvarlena);
+	id = OidOutputFunctionCall(typout, value);
+	return vapi_valid_id(id) ? vapi_id_lower(id) : NULL;
 }

@@ -53,9 +53,6 @@
 #include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
-#if PG_VERSION_NUM >= 160000
-#include "nodes/miscnodes.h"
-#endif
 #include "nodes/nodeFuncs.h"
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
@@ -66,7 +63,6 @@
 #include "parser/parsetree.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/date.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -381,31 +377,20 @@ vapi_scan_start(VapiScanState *st, List *dpcontext, bool useprefix,
 {
 	bool		explain_only = dpcontext != NIL;
 	MemoryContext oldcxt;
-	int64		lower_ts[VAPI_NFIELDS];
-	int64		upper_ts[VAPI_NFIELDS];
-	int			lower_op[VAPI_NFIELDS];
-	int			upper_op[VAPI_NFIELDS];
-	const char *placeholder[VAPI_NFIELDS][VAPI_NOPS];
+	VapiTimeBounds bounds;
 	ListCell   *lc;
-	int			field;
 
 	MemoryContextReset(st->runtime_cxt);
 	oldcxt = MemoryContextSwitchTo(st->runtime_cxt);
-	memset(st->time, 0, sizeof(st->time));
-	memset(placeholder, 0, sizeof(placeholder));
+	vapi_bounds_init(&bounds);
 	st->ids = NIL;
 	st->next_id = 0;
 	st->empty = (st->plan.limit == 0);
-	for (field = 0; field < VAPI_NFIELDS; field++)
-		lower_op[field] = upper_op[field] = -1;
 
 	foreach(lc, st->plan.quals)
 	{
 		VapiPlanQual *q = (VapiPlanQual *) lfirst(lc);
-		int			kind = q->kind;
-		int			strategy = q->strategy;
-		int			idx = q->operand;
-		ExprState  *es = list_nth(st->operands, idx);
+		ExprState  *es = list_nth(st->operands, q->operand);
 		Expr	   *expr = es->expr;
 		Datum		value;
 		bool		isnull;
@@ -413,27 +398,17 @@ vapi_scan_start(VapiScanState *st, List *dpcontext, bool useprefix,
 		Oid			type = exprType((Node *) expr);
 		MemoryContext evalcxt;
 
-		field = q->field;
-
 		if (explain_only && vapi_contains_exec_param((Node *) expr, NULL))
 		{
 			/* Known only at run time: show where it comes from. */
-			char	   *name = strVal(list_nth(st->plan.operand_names, idx));
+			char	   *name = strVal(list_nth(st->plan.operand_names, q->operand));
 			char	   *text = psprintf("$(%s)", name[0] != '\0' ? name :
 										deparse_expression((Node *) expr,
 														   dpcontext, useprefix,
 														   false));
 
-			if (kind == VAPI_QUAL_TIME)
-			{
-				/* every bound is sent as createdAtGe / createdAtLt */
-				if (strategy != BTGreaterStrategyNumber &&
-					strategy != BTGreaterEqualStrategyNumber)
-					placeholder[field][VAPI_OP_LT] = text;
-				if (strategy != BTLessStrategyNumber &&
-					strategy != BTLessEqualStrategyNumber)
-					placeholder[field][VAPI_OP_GE] = text;
-			}
+			if (q->kind == VAPI_QUAL_TIME)
+				vapi_bounds_add_placeholder(&bounds, q->field, q->strategy, text);
 			else
 				st->ids = lappend(st->ids, makeString(text));
 			continue;
@@ -450,71 +425,18 @@ vapi_scan_start(VapiScanState *st, List *dpcontext, bool useprefix,
 			continue;
 		}
 
-		if (kind == VAPI_QUAL_TIME)
+		if (q->kind == VAPI_QUAL_TIME)
 		{
-			int			overflow = 0;
-
-#if PG_VERSION_NUM >= 190000
-			ErrorSaveContext escontext = {T_ErrorSaveContext};
-
-			if (type == TIMESTAMPOID)
-				ts = timestamp2timestamptz_safe(DatumGetTimestamp(value),
-												(Node *) &escontext);
-			else if (type == DATEOID)
-				ts = date2timestamptz_safe(DatumGetDateADT(value),
-										   (Node *) &escontext);
-			else
-				ts = DatumGetTimestampTz(value);
-			overflow = escontext.error_occurred ? 1 : 0;
-#else
-			if (type == TIMESTAMPOID)
-				ts = timestamp2timestamptz_opt_overflow(DatumGetTimestamp(value),
-														&overflow);
-			else if (type == DATEOID)
-				ts = date2timestamptz_opt_overflow(DatumGetDateADT(value),
-												   &overflow);
-			else
-				ts = DatumGetTimestampTz(value);
-#endif
-			if (overflow != 0 || TIMESTAMP_NOT_FINITE(ts))
-				continue;		/* no useful bound: leave it to the filter */
-
-			/* keep the tightest lower and upper bound of each field */
-			if (strategy == BTGreaterStrategyNumber ||
-				strategy == BTGreaterEqualStrategyNumber ||
-				strategy == BTEqualStrategyNumber)
-			{
-				int			op = strategy == BTGreaterStrategyNumber ?
-					VAPI_OP_GT : VAPI_OP_GE;
-
-				if (lower_op[field] < 0 || ts > lower_ts[field] ||
-					(ts == lower_ts[field] && op == VAPI_OP_GT))
-				{
-					lower_ts[field] = ts;
-					lower_op[field] = op;
-				}
-			}
-			if (strategy == BTLessStrategyNumber ||
-				strategy == BTLessEqualStrategyNumber ||
-				strategy == BTEqualStrategyNumber)
-			{
-				int			op = strategy == BTLessStrategyNumber ?
-					VAPI_OP_LT : VAPI_OP_LE;
-
-				if (upper_op[field] < 0 || ts < upper_ts[field] ||
-					(ts == upper_ts[field] && op == VAPI_OP_LT))
-				{
-					upper_ts[field] = ts;
-					upper_op[field] = op;
-				}
-			}
+			/* no useful bound (out of range, infinite): the filter decides */
+			if (vapi_time_value(value, type, &ts))
+				vapi_bounds_add(&bounds, q->field, q->strategy, ts);
 		}
-		else if (kind == VAPI_QUAL_ID_EQ || kind == VAPI_QUAL_ID_ANY)
+		else if (q->kind == VAPI_QUAL_ID_EQ || q->kind == VAPI_QUAL_ID_ANY)
 		{
 			List	   *values = NIL;
 			ListCell   *vc;
 
-			if (kind == VAPI_QUAL_ID_EQ)
+			if (q->kind == VAPI_QUAL_ID_EQ)
 				values = list_make1(DatumGetPointer(value));
 			else
 			{
@@ -539,63 +461,16 @@ vapi_scan_start(VapiScanState *st, List *dpcontext, bool useprefix,
 
 			foreach(vc, values)
 			{
-				Datum		v = PointerGetDatum(lfirst(vc));
-				char	   *id;
-				Oid			typout;
-				bool		isvarlena;
+				char	   *id = vapi_datum_id(PointerGetDatum(lfirst(vc)), type);
 
-				getTypeOutputInfo(type, &typout, &isvarlena);
-				id = OidOutputFunctionCall(typout, v);
-				/* Not a UUID: no phone number has it, and it never reaches a URL. */
-				if (!vapi_valid_id(id))
-					continue;
-				/* The API's ids are lower case, and it finds either case. */
-				id = vapi_id_lower(id);
-				if (!list_member(st->ids, makeString(id)))
+				if (id != NULL && !list_member(st->ids, makeString(id)))
 					st->ids = lappend(st->ids, makeString(id));
 			}
 		}
 	}
 
-	for (field = 0; field < VAPI_NFIELDS; field++)
-	{
-		int			op;
-
-		/*
-		 * The API prints milliseconds, but may store and compare finer
-		 * values.  A number the table shows at millisecond m was stored in
-		 * [m, m + 1 ms), so every bound becomes a millisecond boundary sent
-		 * as createdAtGe (lower) or createdAtLt (upper): "> x" is ">= the
-		 * next millisecond after x's", "<= x" is "< the millisecond after
-		 * x's", ">= x" and "< x" round up.  That selects exactly the rows
-		 * the local filter keeps, at any stored precision.
-		 */
-		if (lower_op[field] >= 0)
-		{
-			int64		ge = lower_op[field] == VAPI_OP_GT ?
-				vapi_ms_floor(lower_ts[field]) + 1000 :
-				vapi_ms_ceil(lower_ts[field]);
-
-			st->time[field][VAPI_OP_GE] = vapi_format_timestamp(ge, false);
-			lower_ts[field] = ge;
-		}
-		if (upper_op[field] >= 0)
-		{
-			int64		lt = upper_op[field] == VAPI_OP_LT ?
-				vapi_ms_ceil(upper_ts[field]) :
-				vapi_ms_floor(upper_ts[field]) + 1000;
-
-			st->time[field][VAPI_OP_LT] = vapi_format_timestamp(lt, false);
-			upper_ts[field] = lt;
-		}
-		/* an empty range: nothing to send */
-		if (lower_op[field] >= 0 && upper_op[field] >= 0 &&
-			lower_ts[field] >= upper_ts[field])
-			st->empty = true;
-		for (op = 0; op < VAPI_NOPS; op++)
-			if (st->time[field][op] == NULL && placeholder[field][op] != NULL)
-				st->time[field][op] = placeholder[field][op];
-	}
+	if (!vapi_bounds_params(&bounds, st->time))
+		st->empty = true;		/* an empty range: nothing to send */
 
 	/* A lookup of no valid id gets nothing. */
 	if (st->plan.mode == VAPI_MODE_LOOKUP && st->ids == NIL)

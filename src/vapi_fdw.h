@@ -357,7 +357,26 @@ typedef struct VapiListRequest
 	const char *time[VAPI_NFIELDS][VAPI_NOPS];	/* values or NULL */
 } VapiListRequest;
 
+/* The time bounds of a scan, while its quals' values are folded. */
+typedef struct VapiTimeBounds
+{
+	int64		lower_ts[VAPI_NFIELDS];
+	int			lower_op[VAPI_NFIELDS];	/* VAPI_OP_GT, _GE, or -1: none */
+	int64		upper_ts[VAPI_NFIELDS];
+	int			upper_op[VAPI_NFIELDS];	/* VAPI_OP_LT, _LE, or -1: none */
+	const char *placeholder[VAPI_NFIELDS][VAPI_NOPS];	/* for EXPLAIN */
+} VapiTimeBounds;
+
 extern void vapi_rel_columns(Relation rel, VapiRelColumns *cols);
+extern void vapi_bounds_init(VapiTimeBounds *b);
+extern void vapi_bounds_add(VapiTimeBounds *b, int field, int strategy,
+							int64 ts);
+extern void vapi_bounds_add_placeholder(VapiTimeBounds *b, int field,
+										int strategy, const char *text);
+extern bool vapi_bounds_params(const VapiTimeBounds *b,
+							   const char *time[VAPI_NFIELDS][VAPI_NOPS]);
+extern bool vapi_time_value(Datum value, Oid type, int64 *ts);
+extern char *vapi_datum_id(Datum value, Oid type);
 extern bool vapi_classify_qual(PlannerInfo *root, RelOptInfo *baserel,
 							   const VapiRelColumns *cols, Expr *clause,
 							   bool allow_outer, VapiQual *q);
