@@ -78,6 +78,19 @@ struct VapiHttp
 	size_t		last_len;		/* size of the last answer: buffer hint */
 };
 
+/* The parts of a URL vapi_fdw looks at (palloc'd, NULL if absent). */
+typedef struct VapiUrlParts
+{
+	bool		parsed;			/* an absolute URL curl understands */
+	char	   *scheme;
+	char	   *host;
+	char	   *port;
+	char	   *path;
+	char	   *user;
+	char	   *query;
+	char	   *fragment;
+} VapiUrlParts;
+
 static void vapi_http_cleanup(void *arg);
 static bool vapi_http_ensure_easy(VapiHttp *http);
 static size_t vapi_http_write_cb(char *ptr, size_t size, size_t nmemb,
@@ -89,6 +102,7 @@ static bool vapi_http_should_retry(const VapiHttpRequest *req,
 static long vapi_http_backoff_ms(int attempt, long retry_after_ms);
 static void vapi_http_sleep(long ms);
 static const char *vapi_http_failure_text(CURLcode code);
+static void vapi_http_url_parse(const char *url, VapiUrlParts *parts);
 
 /*
  * vapi_http_global_init
@@ -411,19 +425,6 @@ vapi_http_finish(VapiHttp *http, VapiHttpResponse *resp)
 		vapi_http_sleep(delay);
 	}
 	http->pending = false;
-}
-
-/*
- * vapi_http_perform
- *		Send one request and wait for its outcome (vapi_http_start and
- *		vapi_http_finish in one).
- */
-void
-vapi_http_perform(VapiHttp *http, const VapiHttpRequest *req,
-				  VapiHttpResponse *resp, MemoryContext resp_cxt)
-{
-	vapi_http_start(http, req, resp_cxt);
-	vapi_http_finish(http, resp);
 }
 
 /*
@@ -753,6 +754,60 @@ vapi_http_failure_text(CURLcode code)
 }
 
 /*
+ * vapi_http_url_parse
+ *		Split a URL with curl's parser.  The strings curl allocates are
+ *		freed even if copying them raises an ERROR.
+ */
+static void
+vapi_http_url_parse(const char *url, VapiUrlParts *parts)
+{
+	static const CURLUPart which[] = {
+		CURLUPART_SCHEME, CURLUPART_HOST, CURLUPART_PORT, CURLUPART_PATH,
+		CURLUPART_USER, CURLUPART_QUERY, CURLUPART_FRAGMENT
+	};
+	char	   *raw[lengthof(which)];
+	char	  **out[lengthof(which)];
+	CURLU	   *u;
+	int			i;
+
+	memset(parts, 0, sizeof(VapiUrlParts));
+	memset(raw, 0, sizeof(raw));
+	out[0] = &parts->scheme;
+	out[1] = &parts->host;
+	out[2] = &parts->port;
+	out[3] = &parts->path;
+	out[4] = &parts->user;
+	out[5] = &parts->query;
+	out[6] = &parts->fragment;
+
+	u = curl_url();
+	if (u == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	/* No palloc or ereport until curl_url_cleanup below. */
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK)
+	{
+		parts->parsed = true;
+		for (i = 0; i < lengthof(which); i++)
+			curl_url_get(u, which[i], &raw[i], 0);
+	}
+	curl_url_cleanup(u);
+
+	PG_TRY();
+	{
+		for (i = 0; i < lengthof(which); i++)
+			*out[i] = raw[i] != NULL ? pstrdup(raw[i]) : NULL;
+	}
+	PG_FINALLY();
+	{
+		for (i = 0; i < lengthof(which); i++)
+			curl_free(raw[i]);
+	}
+	PG_END_TRY();
+}
+
+/*
  * vapi_http_url_is_valid
  *		Check the syntax of a server "url" option: http or https, a host,
  *		no credentials, no query string or fragment.  On failure "why" gets
@@ -761,50 +816,23 @@ vapi_http_failure_text(CURLcode code)
 bool
 vapi_http_url_is_valid(const char *url, char **why)
 {
-	CURLU	   *u;
-	CURLUcode	rc;
-	char	   *scheme = NULL;
-	char	   *host = NULL;
-	char	   *user = NULL;
-	char	   *query = NULL;
-	char	   *fragment = NULL;
+	VapiUrlParts u;
 	const char *problem = NULL;
 
-	u = curl_url();
-	if (u == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-
-	/* No palloc or ereport until curl_url_cleanup below. */
-	rc = curl_url_set(u, CURLUPART_URL, url, 0);
-	if (rc != CURLUE_OK)
+	vapi_http_url_parse(url, &u);
+	if (!u.parsed)
 		problem = "it is not a valid absolute URL";
-	else
-	{
-		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-		curl_url_get(u, CURLUPART_HOST, &host, 0);
-		curl_url_get(u, CURLUPART_USER, &user, 0);
-		curl_url_get(u, CURLUPART_QUERY, &query, 0);
-		curl_url_get(u, CURLUPART_FRAGMENT, &fragment, 0);
-		if (scheme == NULL ||
-			(strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
-			problem = "the scheme must be http or https";
-		else if (host == NULL || host[0] == '\0')
-			problem = "it has no host";
-		else if (user != NULL)
-			problem = "it must not contain a user name or password";
-		else if (query != NULL)
-			problem = "it must not contain a query string";
-		else if (fragment != NULL)
-			problem = "it must not contain a fragment";
-	}
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(user);
-	curl_free(query);
-	curl_free(fragment);
-	curl_url_cleanup(u);
+	else if (u.scheme == NULL ||
+			 (strcmp(u.scheme, "http") != 0 && strcmp(u.scheme, "https") != 0))
+		problem = "the scheme must be http or https";
+	else if (u.host == NULL || u.host[0] == '\0')
+		problem = "it has no host";
+	else if (u.user != NULL)
+		problem = "it must not contain a user name or password";
+	else if (u.query != NULL)
+		problem = "it must not contain a query string";
+	else if (u.fragment != NULL)
+		problem = "it must not contain a fragment";
 
 	if (problem != NULL && why != NULL)
 		*why = pstrdup(problem);
@@ -819,47 +847,15 @@ vapi_http_url_is_valid(const char *url, char **why)
 bool
 vapi_http_url_is_vapi(const char *url)
 {
-	CURLU	   *u;
-	char	   *scheme = NULL;
-	char	   *host = NULL;
-	char	   *port = NULL;
-	char	   *path = NULL;
-	char	   *user = NULL;
-	char	   *query = NULL;
-	char	   *fragment = NULL;
-	bool		ok = false;
+	VapiUrlParts u;
 
-	u = curl_url();
-	if (u == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-
-	/* No palloc or ereport until curl_url_cleanup below. */
-	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK)
-	{
-		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-		curl_url_get(u, CURLUPART_HOST, &host, 0);
-		curl_url_get(u, CURLUPART_PORT, &port, 0);
-		curl_url_get(u, CURLUPART_PATH, &path, 0);
-		curl_url_get(u, CURLUPART_USER, &user, 0);
-		curl_url_get(u, CURLUPART_QUERY, &query, 0);
-		curl_url_get(u, CURLUPART_FRAGMENT, &fragment, 0);
-		ok = scheme != NULL && strcmp(scheme, "https") == 0 &&
-			host != NULL &&
-			(pg_strcasecmp(host, "api.vapi.ai") == 0 ||
-			 pg_strcasecmp(host, "api.eu.vapi.ai") == 0) &&
-			(port == NULL || strcmp(port, "443") == 0) &&
-			(path == NULL || strcmp(path, "/") == 0 || path[0] == '\0') &&
-			user == NULL && query == NULL && fragment == NULL;
-	}
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(port);
-	curl_free(path);
-	curl_free(user);
-	curl_free(query);
-	curl_free(fragment);
-	curl_url_cleanup(u);
-	return ok;
+	vapi_http_url_parse(url, &u);
+	return u.parsed &&
+		u.scheme != NULL && strcmp(u.scheme, "https") == 0 &&
+		u.host != NULL &&
+		(pg_strcasecmp(u.host, "api.vapi.ai") == 0 ||
+		 pg_strcasecmp(u.host, "api.eu.vapi.ai") == 0) &&
+		(u.port == NULL || strcmp(u.port, "443") == 0) &&
+		(u.path == NULL || strcmp(u.path, "/") == 0 || u.path[0] == '\0') &&
+		u.user == NULL && u.query == NULL && u.fragment == NULL;
 }

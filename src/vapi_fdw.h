@@ -177,8 +177,6 @@ typedef struct VapiHttpResponse
 
 extern void vapi_http_global_init(void);
 extern VapiHttp *vapi_http_create(MemoryContext cxt, const char *api_key);
-extern void vapi_http_perform(VapiHttp *http, const VapiHttpRequest *req,
-							  VapiHttpResponse *resp, MemoryContext resp_cxt);
 extern void vapi_http_start(VapiHttp *http, const VapiHttpRequest *req,
 							MemoryContext resp_cxt);
 extern bool vapi_http_pending(VapiHttp *http);
