@@ -222,8 +222,13 @@ vapi_scan_begin(ForeignScanState *node, const VapiScanPlan *plan, Oid userid)
 {
 	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
 	EState	   *estate = node->ss.ps.state;
-	VapiScanState *st = palloc0(sizeof(VapiScanState));
+	MemoryContext scan_cxt;
+	VapiScanState *st;
 
+	/* everything of the scan lives under one context of the query */
+	scan_cxt = AllocSetContextCreate(estate->es_query_cxt, "vapi_fdw scan",
+									 ALLOCSET_DEFAULT_SIZES);
+	st = MemoryContextAllocZero(scan_cxt, sizeof(VapiScanState));
 	st->rel = node->ss.ss_currentRelation;
 	st->relname = pstrdup(RelationGetRelationName(st->rel));
 	st->plan = *plan;
@@ -231,13 +236,11 @@ vapi_scan_begin(ForeignScanState *node, const VapiScanPlan *plan, Oid userid)
 	st->econtext = node->ss.ps.ps_ExprContext;
 	st->curcid = estate->es_snapshot != NULL ?
 		estate->es_snapshot->curcid : InvalidCommandId;
-	st->scan_cxt = CurrentMemoryContext;
-	st->runtime_cxt = AllocSetContextCreate(estate->es_query_cxt,
-											"vapi_fdw runtime",
+	st->scan_cxt = scan_cxt;
+	st->runtime_cxt = AllocSetContextCreate(scan_cxt, "vapi_fdw runtime",
 											ALLOCSET_SMALL_SIZES);
 	if (OidIsValid(userid))
-		vapi_scan_init(st, st->rel, userid, plan->retrieved_attrs,
-					   estate->es_query_cxt);
+		vapi_scan_init(st, st->rel, userid, plan->retrieved_attrs, scan_cxt);
 	return st;
 }
 
@@ -317,12 +320,13 @@ vapi_scan_stats(VapiScanState *st)
 /*
  * vapi_scan_init
  *		Connect and set up what every scan needs: the column map and the
- *		memory contexts, children of "parent".
+ *		memory contexts, all in or under "parent".
  */
 static void
 vapi_scan_init(VapiScanState *st, Relation rel, Oid userid,
 			   List *retrieved_attrs, MemoryContext parent)
 {
+	MemoryContext oldcxt = MemoryContextSwitchTo(parent);
 	ForeignTable *table = GetForeignTable(RelationGetRelid(rel));
 	ForeignServer *server = GetForeignServer(table->serverid);
 
@@ -344,6 +348,7 @@ vapi_scan_init(VapiScanState *st, Relation rel, Oid userid,
 	st->bound_cxt = AllocSetContextCreate(parent, "vapi_fdw keyset bound",
 										  ALLOCSET_SMALL_SIZES);
 	st->keyset.page_no = 1;
+	MemoryContextSwitchTo(oldcxt);
 }
 
 /*
@@ -1533,7 +1538,8 @@ vapi_sample_rows(Relation relation, int elevel, HeapTuple *rows,
 	st.plan.limit = -1;
 	st.curcid = InvalidCommandId;
 	vapi_scan_init(&st, relation, relation->rd_rel->relowner, attrs,
-				   CurrentMemoryContext);
+				   AllocSetContextCreate(CurrentMemoryContext, "vapi_fdw scan",
+										 ALLOCSET_DEFAULT_SIZES));
 	st.plan.prefetch = vapi_connection_options(st.conn)->prefetch;
 
 	values = palloc(sizeof(Datum) * tupdesc->natts);
@@ -1580,10 +1586,7 @@ vapi_sample_rows(Relation relation, int elevel, HeapTuple *rows,
 	}
 
 	MemoryContextDelete(rowcxt);
-	MemoryContextDelete(st.page_cxt);
-	MemoryContextDelete(st.next_cxt);
-	MemoryContextDelete(st.bound_cxt);
-	MemoryContextDelete(st.runtime_cxt);
+	MemoryContextDelete(st.scan_cxt);
 
 	ereport(elevel,
 			(errmsg("\"%s\": %.0f phone numbers received in %lld requests, %d rows in sample",
