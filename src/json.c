@@ -71,7 +71,7 @@ struct VapiPage
 {
 	json_object *root;
 	json_object *results;		/* the array of phone numbers, or NULL */
-	json_object *single;		/* the one phone number of a lookup */
+	json_object *lookup_object; /* the one phone number of a lookup */
 	int			count;
 };
 
@@ -99,6 +99,11 @@ static json_object *vapi_json_parse_owned(const char *buf, size_t len,
 										  MemoryContext cxt,
 										  char **errdesc);
 static void vapi_json_free_cb(void *arg);
+static json_object *vapi_json_parse_answer(const char *buf, size_t len,
+										  MemoryContext cxt);
+static VapiPage *vapi_json_new_page(MemoryContext cxt, json_object *root,
+									json_object *results,
+									json_object *lookup_object);
 static const char *vapi_json_type_name(json_type t);
 static void vapi_json_check_no_nul(const char *s, size_t len);
 static char *vapi_json_server_string(json_object *v, int *lenp);
@@ -456,6 +461,43 @@ vapi_json_type_article(json_type t)
 }
 
 /*
+ * vapi_json_parse_answer
+ *		Parse an answer of the API whose tree lives until "cxt" is reset,
+ *		or raise the ERROR of a body that is not JSON.
+ */
+static json_object *
+vapi_json_parse_answer(const char *buf, size_t len, MemoryContext cxt)
+{
+	char	   *errdesc = NULL;
+	json_object *root = vapi_json_parse_owned(buf, len, cxt, &errdesc);
+
+	if (root == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("Vapi API returned invalid JSON"),
+				 errdetail_internal("%s", errdesc)));
+	return root;
+}
+
+/*
+ * vapi_json_new_page
+ *		A page (in "cxt") over a parsed answer: the array "results" of a
+ *		list, or the one object "lookup_object" of a lookup.
+ */
+static VapiPage *
+vapi_json_new_page(MemoryContext cxt, json_object *root, json_object *results,
+				   json_object *lookup_object)
+{
+	VapiPage   *page = MemoryContextAlloc(cxt, sizeof(VapiPage));
+
+	page->root = root;
+	page->results = results;
+	page->lookup_object = lookup_object;
+	page->count = results != NULL ? (int) json_object_array_length(results) : 1;
+	return page;
+}
+
+/*
  * vapi_json_parse_page
  *		Parse one page of the list endpoint: a v2 object {results,
  *		metadata} or a bare array.  The tree lives until "cxt" is reset.
@@ -465,19 +507,11 @@ vapi_json_parse_page(const char *buf, size_t len, MemoryContext cxt,
 					 VapiPageInfo *info)
 {
 	VapiPage   *page;
-	char	   *errdesc = NULL;
-	json_object *root;
+	json_object *root = vapi_json_parse_answer(buf, len, cxt);
 	json_object *results = NULL;
 	json_object *meta = NULL;
 	json_object *v;
 	int			i;
-
-	root = vapi_json_parse_owned(buf, len, cxt, &errdesc);
-	if (root == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-				 errmsg("Vapi API returned invalid JSON"),
-				 errdetail_internal("%s", errdesc)));
 
 	info->items_per_page = -1;
 	info->has_next_page = -1;
@@ -532,11 +566,7 @@ vapi_json_parse_page(const char *buf, size_t len, MemoryContext cxt,
 				 errdetail("Expected a JSON object or array, got %s.",
 						   vapi_json_type_article(json_object_get_type(root)))));
 
-	page = MemoryContextAlloc(cxt, sizeof(VapiPage));
-	page->root = root;
-	page->results = results;
-	page->single = NULL;
-	page->count = (int) json_object_array_length(results);
+	page = vapi_json_new_page(cxt, root, results, NULL);
 	info->count = page->count;
 
 	/* Every element must be an object. */
@@ -562,16 +592,8 @@ vapi_json_parse_page(const char *buf, size_t len, MemoryContext cxt,
 VapiPage *
 vapi_json_parse_object(const char *buf, size_t len, MemoryContext cxt)
 {
-	VapiPage   *page;
-	char	   *errdesc = NULL;
-	json_object *root;
+	json_object *root = vapi_json_parse_answer(buf, len, cxt);
 
-	root = vapi_json_parse_owned(buf, len, cxt, &errdesc);
-	if (root == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-				 errmsg("Vapi API returned invalid JSON"),
-				 errdetail_internal("%s", errdesc)));
 	if (!json_object_is_type(root, json_type_object))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
@@ -579,12 +601,7 @@ vapi_json_parse_object(const char *buf, size_t len, MemoryContext cxt)
 				 errdetail("Expected a JSON object, got %s.",
 						   vapi_json_type_article(json_object_get_type(root)))));
 
-	page = MemoryContextAlloc(cxt, sizeof(VapiPage));
-	page->root = root;
-	page->results = NULL;
-	page->single = root;
-	page->count = 1;
-	return page;
+	return vapi_json_new_page(cxt, root, NULL, root);
 }
 
 /*
@@ -595,8 +612,8 @@ VapiItem *
 vapi_json_page_item(VapiPage *page, int i)
 {
 	Assert(i >= 0 && i < page->count);
-	if (page->single != NULL)
-		return (VapiItem *) page->single;
+	if (page->lookup_object != NULL)
+		return (VapiItem *) page->lookup_object;
 	return (VapiItem *) json_object_array_get_idx(page->results, i);
 }
 
