@@ -58,6 +58,9 @@ static VapiRequestOutcome last_outcome = VAPI_OUTCOME_NONE;
 static void vapi_inval_callback(Datum arg, int cacheid, uint32 hashvalue);
 static void vapi_check_user_mapping(ForeignServer *server, Oid userid);
 static const char *vapi_reason_phrase(long status);
+static void vapi_raise_outcome(VapiConn *conn, List *redact, int flags,
+							   VapiHttpResponse *resp);
+static void vapi_request_context(void *arg);
 static char *vapi_remote_message(VapiConn *conn, const VapiHttpResponse *resp,
 								 List *redact);
 static void vapi_translate_outcome(VapiConn *conn, const char *method,
@@ -695,15 +698,12 @@ vapi_is_json_answer(const VapiHttpResponse *resp)
 }
 
 /*
- * vapi_raise_response
- *		Raise the ERROR that describes a failed request (anything but a 2xx
- *		answer, or a 404 with VAPI_REQ_ALLOW_404), or a 2xx answer that
- *		says it is not JSON.  Returns if there is nothing to raise.
+ * vapi_raise_outcome
+ *		The ERRORs of vapi_raise_response, raised under its error context.
  */
-void
-vapi_raise_response(VapiConn *conn, const char *method,
-					const char *path_and_query, List *redact, int flags,
-					VapiHttpResponse *resp)
+static void
+vapi_raise_outcome(VapiConn *conn, List *redact, int flags,
+				   VapiHttpResponse *resp)
 {
 	char	   *attempts;
 
@@ -719,8 +719,7 @@ vapi_raise_response(VapiConn *conn, const char *method,
 					(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
 					 errmsg("could not connect to the Vapi API at \"%s\"%s",
 							conn->opts.url, attempts),
-					 errdetail_internal("%s", vapi_transport_detail(conn, resp->transport_error)),
-					 errcontext("Vapi request: %s %s", method, path_and_query)));
+					 errdetail_internal("%s", vapi_transport_detail(conn, resp->transport_error))));
 			break;
 		case VAPI_HTTP_TIMEOUT:
 			ereport(ERROR,
@@ -729,8 +728,7 @@ vapi_raise_response(VapiConn *conn, const char *method,
 					 errdetail("No complete answer within timeout_ms (%d ms) or connect_timeout_ms (%d ms) of server \"%s\".",
 							   conn->opts.timeout_ms,
 							   conn->opts.connect_timeout_ms,
-							   conn->server_name),
-					 errcontext("Vapi request: %s %s", method, path_and_query)));
+							   conn->server_name)));
 			break;
 		case VAPI_HTTP_TOO_LARGE:
 			ereport(ERROR,
@@ -738,15 +736,13 @@ vapi_raise_response(VapiConn *conn, const char *method,
 					 errmsg("Vapi API response is larger than max_response_bytes (" INT64_FORMAT " bytes)",
 							conn->opts.max_response_bytes),
 					 errhint("Raise the option max_response_bytes or lower page_size on server \"%s\".",
-							 conn->server_name),
-					 errcontext("Vapi request: %s %s", method, path_and_query)));
+							 conn->server_name)));
 			break;
 		case VAPI_HTTP_TRANSPORT_ERROR:
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_ERROR),
 					 errmsg("Vapi API request failed%s", attempts),
-					 errdetail_internal("%s", vapi_transport_detail(conn, resp->transport_error)),
-					 errcontext("Vapi request: %s %s", method, path_and_query)));
+					 errdetail_internal("%s", vapi_transport_detail(conn, resp->transport_error))));
 			break;
 	}
 
@@ -758,8 +754,7 @@ vapi_raise_response(VapiConn *conn, const char *method,
 					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 					 errmsg("Vapi API returned a response that is not JSON"),
 					 errdetail("Content-Type is \"%s\".",
-							   vapi_redact(conn, resp->content_type)),
-					 errcontext("Vapi request: %s %s", method, path_and_query)));
+							   vapi_redact(conn, resp->content_type))));
 		return;
 	}
 	if (resp->status == 404 && (flags & VAPI_REQ_ALLOW_404))
@@ -775,8 +770,7 @@ vapi_raise_response(VapiConn *conn, const char *method,
 									resp->content_type ? vapi_redact(conn, resp->content_type) : "none",
 									vapi_remote_message(conn, resp, redact)),
 				 errhint("A proxy, firewall or load balancer answered, not Vapi: the API key was not judged.  Check the network path to the url of server \"%s\".",
-						 conn->server_name),
-				 errcontext("Vapi request: %s %s", method, path_and_query)));
+						 conn->server_name)));
 	else if (resp->status == 429)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
@@ -787,16 +781,14 @@ vapi_raise_response(VapiConn *conn, const char *method,
 						 resp->gave_up_ms,
 						 resp->retry_after_ms >= 0 ? ", as Retry-After asked" : "") :
 				 errhint("Retry later, or raise max_retries on server \"%s\".",
-						 conn->server_name),
-				 errcontext("Vapi request: %s %s", method, path_and_query)));
+						 conn->server_name)));
 	else if (resp->status >= 300 && resp->status < 400)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("Vapi API answered with a redirect (HTTP %ld), which vapi_fdw does not follow",
 						resp->status),
 				 errdetail("Redirects are never followed, so the API key is only ever sent to the server's url."),
-				 errhint("Check the url option of server \"%s\".", conn->server_name),
-				 errcontext("Vapi request: %s %s", method, path_and_query)));
+				 errhint("Check the url option of server \"%s\".", conn->server_name)));
 	else if (resp->status == 401 || resp->status == 403)
 	{
 		/* a key of the other region is a bad key here */
@@ -815,8 +807,7 @@ vapi_raise_response(VapiConn *conn, const char *method,
 				 errhint("Check the api_key option of the user mapping for server \"%s\".  A key of an organisation in the other region is refused here: such an organisation needs url '%s' on the server.",
 						 conn->server_name, other) :
 				 errhint("Check the api_key option of the user mapping for server \"%s\".",
-						 conn->server_name),
-				 errcontext("Vapi request: %s %s", method, path_and_query)));
+						 conn->server_name)));
 	}
 	else
 		ereport(ERROR,
@@ -828,6 +819,42 @@ vapi_raise_response(VapiConn *conn, const char *method,
 				 resp->gave_up_early ?
 				 errhint("The request was not retried: the wait before a retry (%ld ms%s) would pass statement_timeout or timeout_ms.",
 						 resp->gave_up_ms,
-						 resp->retry_after_ms >= 0 ? ", as Retry-After asked" : "") : 0,
-				 errcontext("Vapi request: %s %s", method, path_and_query)));
+						 resp->retry_after_ms >= 0 ? ", as Retry-After asked" : "") : 0));
+}
+
+/*
+ * vapi_request_context
+ *		Error context naming the request an ERROR is about.
+ */
+static void
+vapi_request_context(void *arg)
+{
+	const char *const *label = (const char *const *) arg;
+
+	errcontext("Vapi request: %s %s", label[0], label[1]);
+}
+
+/*
+ * vapi_raise_response
+ *		Raise the ERROR that describes a failed request (anything but a 2xx
+ *		answer, or a 404 with VAPI_REQ_ALLOW_404), or a 2xx answer that
+ *		says it is not JSON, with the request as its context.  Returns if
+ *		there is nothing to raise.
+ */
+void
+vapi_raise_response(VapiConn *conn, const char *method,
+					const char *path_and_query, List *redact, int flags,
+					VapiHttpResponse *resp)
+{
+	const char *label[2];
+	ErrorContextCallback errcb;
+
+	label[0] = method;
+	label[1] = path_and_query;
+	errcb.callback = vapi_request_context;
+	errcb.arg = (void *) label;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	vapi_raise_outcome(conn, redact, flags, resp);
+	error_context_stack = errcb.previous;
 }

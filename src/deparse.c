@@ -56,6 +56,8 @@ static const char *const vapi_time_params[VAPI_NFIELDS][VAPI_NOPS] = {
 static Expr *vapi_strip_relabel(Expr *e);
 static bool vapi_is_column(Expr *e, RelOptInfo *baserel, AttrNumber attno);
 static bool vapi_is_btree_op(Oid opno, Oid type, int *strategy);
+static bool vapi_is_id_equality(Oid opno, Oid inputcollid,
+								const VapiRelColumns *cols);
 static char *vapi_like_fragment(const char *pattern);
 static bool vapi_exact_time_typmod(int32 typmod);
 
@@ -250,6 +252,23 @@ vapi_like_fragment(const char *pattern)
 }
 
 /*
+ * vapi_is_id_equality
+ *		Is the operator equality of the id column's type (uuid, or text for
+ *		a text or varchar id), under a deterministic collation?  Only then
+ *		do the API's exact lookups find the rows the operator does.
+ */
+static bool
+vapi_is_id_equality(Oid opno, Oid inputcollid, const VapiRelColumns *cols)
+{
+	Oid			optype = cols->id_type == UUIDOID ? UUIDOID : TEXTOID;
+	int			strategy;
+
+	return vapi_is_btree_op(opno, optype, &strategy) &&
+		strategy == BTEqualStrategyNumber &&
+		(!OidIsValid(inputcollid) || get_collation_isdeterministic(inputcollid));
+}
+
+/*
  * vapi_classify_qual
  *		Can "clause" be pushed, and how?  Fills "q" and returns true if so.
  *		With "allow_outer" the value may come from other relations (a join
@@ -308,14 +327,10 @@ vapi_classify_qual(PlannerInfo *root, RelOptInfo *baserel,
 			bool		col_left = vapi_is_column(left, baserel, cols->id_attno);
 			bool		col_right = vapi_is_column(right, baserel, cols->id_attno);
 			Expr	   *value = col_left ? right : left;
-			Oid			optype = cols->id_type == UUIDOID ? UUIDOID : TEXTOID;
 
 			if (col_left != col_right &&
-				vapi_is_btree_op(op->opno, optype, &strategy) &&
-				strategy == BTEqualStrategyNumber &&
+				vapi_is_id_equality(op->opno, op->inputcollid, cols) &&
 				exprType((Node *) vapi_strip_relabel(value)) == exprType((Node *) vapi_strip_relabel(col_left ? left : right)) &&
-				(!OidIsValid(op->inputcollid) ||
-				 get_collation_isdeterministic(op->inputcollid)) &&
 				vapi_is_runtime_value(root, baserel, value, allow_outer))
 			{
 				q->kind = VAPI_QUAL_ID_EQ;
@@ -382,15 +397,10 @@ vapi_classify_qual(PlannerInfo *root, RelOptInfo *baserel,
 		ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) clause;
 		Expr	   *col = linitial(saop->args);
 		Expr	   *arr = lsecond(saop->args);
-		Oid			optype = cols->id_type == UUIDOID ? UUIDOID : TEXTOID;
-		int			strategy;
 
 		if (saop->useOr &&
 			vapi_is_column(col, baserel, cols->id_attno) &&
-			vapi_is_btree_op(saop->opno, optype, &strategy) &&
-			strategy == BTEqualStrategyNumber &&
-			(!OidIsValid(saop->inputcollid) ||
-			 get_collation_isdeterministic(saop->inputcollid)) &&
+			vapi_is_id_equality(saop->opno, saop->inputcollid, cols) &&
 			vapi_is_runtime_value(root, baserel, arr, false))
 		{
 			q->kind = VAPI_QUAL_ID_ANY;

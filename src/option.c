@@ -260,19 +260,15 @@ vapi_check_value(const VapiOption *opt, const char *value)
 {
 	int64		ival;
 	char	   *why = NULL;
+	const char *must = NULL;	/* what a refused value must be */
 	const char *p;
 
 	switch (opt->type)
 	{
 		case VAPI_OPT_INT:
 			if (!vapi_parse_int(value, opt->min, opt->max, &ival))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid value for option \"%s\": \"%s\"",
-								opt->name, value),
-						 errdetail("\"%s\" must be an integer between " INT64_FORMAT
-								   " and " INT64_FORMAT ".",
-								   opt->name, opt->min, opt->max)));
+				must = psprintf("an integer between " INT64_FORMAT " and " INT64_FORMAT,
+								opt->min, opt->max);
 			break;
 
 		case VAPI_OPT_BOOL:
@@ -280,23 +276,13 @@ vapi_check_value(const VapiOption *opt, const char *value)
 				bool		b;
 
 				if (!parse_bool(value, &b))
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("invalid value for option \"%s\": \"%s\"",
-									opt->name, value),
-							 errdetail("\"%s\" must be a Boolean value such as true or false.",
-									   opt->name)));
+					must = "a Boolean value such as true or false";
 				break;
 			}
 
 		case VAPI_OPT_RETENTION:
 			if (strcmp(value, "warning") != 0 && strcmp(value, "error") != 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid value for option \"%s\": \"%s\"",
-								opt->name, value),
-						 errdetail("\"%s\" must be \"warning\" or \"error\".",
-								   opt->name)));
+				must = "\"warning\" or \"error\"";
 			break;
 
 		case VAPI_OPT_URL:
@@ -343,6 +329,13 @@ vapi_check_value(const VapiOption *opt, const char *value)
 						 errdetail("A key is a JSON field name, or field names separated by dots such as \"server.url\".")));
 			break;
 	}
+
+	if (must != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for option \"%s\": \"%s\"",
+						opt->name, value),
+				 errdetail("\"%s\" must be %s.", opt->name, must)));
 }
 
 /*

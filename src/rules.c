@@ -81,6 +81,8 @@ static const struct
 };
 
 static bool vapi_in_list(const char *const *list, const char *key);
+static const char *vapi_secret_inside(const char *key, bool in_parent,
+									  bool stale);
 
 /*
  * vapi_in_list
@@ -267,6 +269,26 @@ vapi_secret_key(const char *key)
 }
 
 /*
+ * vapi_secret_inside
+ *		The secret field inside the object at top-level key "key" that is
+ *		shown in a column reading the object ("in_parent") or that is stale,
+ *		as asked; NULL if there is none.
+ */
+static const char *
+vapi_secret_inside(const char *key, bool in_parent, bool stale)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(vapi_secrets); i++)
+		if (vapi_secrets[i].sub != NULL &&
+			(!in_parent || vapi_secrets[i].in_parent) &&
+			(!stale || vapi_secrets[i].stale) &&
+			strcmp(key, vapi_secrets[i].top) == 0)
+			return vapi_secrets[i].sub;
+	return NULL;
+}
+
+/*
  * vapi_secret_in_object
  *		The secret field inside the object at top-level key "key" that a
  *		column reading that whole object holds in clear (its value is
@@ -275,13 +297,7 @@ vapi_secret_key(const char *key)
 const char *
 vapi_secret_in_object(const char *key)
 {
-	int			i;
-
-	for (i = 0; i < lengthof(vapi_secrets); i++)
-		if (vapi_secrets[i].sub != NULL && vapi_secrets[i].in_parent &&
-			strcmp(key, vapi_secrets[i].top) == 0)
-			return vapi_secrets[i].sub;
-	return NULL;
+	return vapi_secret_inside(key, true, false);
 }
 
 /*
@@ -292,12 +308,7 @@ vapi_secret_in_object(const char *key)
 const char *
 vapi_secret_stale(const char *key)
 {
-	int			i;
-
-	for (i = 0; i < lengthof(vapi_secrets); i++)
-		if (vapi_secrets[i].stale && strcmp(key, vapi_secrets[i].top) == 0)
-			return vapi_secrets[i].sub;
-	return NULL;
+	return vapi_secret_inside(key, false, true);
 }
 
 /*
