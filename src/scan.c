@@ -191,6 +191,10 @@ static bool vapi_find_scan_walker(PlanState *ps, void *context);
 static char *vapi_next_list_request(VapiScanState *st);
 static void vapi_advance_keyset(VapiScanState *st);
 static void vapi_fetch_page(VapiScanState *st);
+static void vapi_receive_page(VapiScanState *st, VapiHttpResponse *resp);
+static void vapi_check_progress(VapiScanState *st, int n);
+static bool vapi_page_has_more(VapiScanState *st, int n);
+static void vapi_request_after_page(VapiScanState *st);
 static int	vapi_lacking_param(const VapiHttpResponse *resp, const char *path);
 static bool vapi_list_fallback(VapiScanState *st, const VapiHttpResponse *resp,
 							   const char *path);
@@ -897,112 +901,77 @@ vapi_check_retention(VapiScanState *st, bool at_end)
 }
 
 /*
- * vapi_fetch_page
- *		Make the next list page the current one: wait for its request
- *		(started in advance, or now), parse and check it, decide whether
- *		another page follows, and if so start requesting it at once, so
- *		that the network works while this page's rows are returned.
+ * vapi_receive_page
+ *		The answer to the pending list request (sent now unless it was
+ *		sent in advance).  A deployment that refuses a parameter or lacks
+ *		v2 is remembered and asked again without it.
  */
 static void
-vapi_fetch_page(VapiScanState *st)
+vapi_receive_page(VapiScanState *st, VapiHttpResponse *resp)
 {
-	VapiHttpResponse resp;
-	ErrorContextCallback errcb;
-	MemoryContext oldcxt;
-	MemoryContext swap;
-	int			n;
-	bool		more;
-	const char *first_id;
-	const char *last_id;
-	char	   *guess;
-	char	   *path;
-
 	for (;;)
 	{
 		if (!st->prefetching)
 			vapi_start_page_request(st);
 		st->prefetching = false;
 		vapi_request_finish(st->conn, st->http, "GET", st->pending.path, NIL,
-							VAPI_REQ_ALLOW_CLIENT_ERRORS, &resp, &st->stats);
-		if (resp.status != 400 && resp.status != 404)
+							VAPI_REQ_ALLOW_CLIENT_ERRORS, resp, &st->stats);
+		if (resp->status != 400 && resp->status != 404)
 			break;
 		/* a deployment lacking what was sent: remember, and ask again */
-		if (!vapi_list_fallback(st, &resp, st->pending.path))
-			vapi_raise_response(st->conn, "GET", st->pending.path, NIL, 0, &resp);
+		if (!vapi_list_fallback(st, resp, st->pending.path))
+			vapi_raise_response(st->conn, "GET", st->pending.path, NIL, 0, resp);
 	}
+}
 
-	/* The page just received becomes the current one. */
-	MemoryContextReset(st->page_cxt);
-	swap = st->page_cxt;
-	st->page_cxt = st->next_cxt;
-	st->next_cxt = swap;
-	st->page = NULL;
-	st->next_item = 0;
-	st->cur = st->pending;
-	path = st->cur.path;
+/*
+ * vapi_check_progress
+ *		Guard against an API that ignores the paging parameters: two pages
+ *		in a row with the same first and last phone number.
+ */
+static void
+vapi_check_progress(VapiScanState *st, int n)
+{
+	const char *first_id;
+	const char *last_id;
+	MemoryContext oldcxt;
 
-	/*
-	 * Guess the next request from the raw answer, and send it before this
-	 * page is parsed, so that parsing overlaps the network: the bound is
-	 * the last createdAt on the page.  Once the page is parsed and checked,
-	 * the request really needed is compared with the one sent, and a wrong
-	 * one is abandoned for it.
-	 */
-	guess = NULL;
-	if (st->plan.prefetch && st->plan.limit < 0 &&
-		vapi_raw_contains(resp.body, resp.body_len, "\"hasNextPage\":true"))
-	{
-		guess = vapi_raw_last_string(resp.body, resp.body_len, "createdAt");
-		if (guess != NULL && !(st->keyset.bound != NULL && strcmp(guess, st->keyset.bound) == 0))
-			vapi_start_guessed_request(st, guess);
-	}
+	if (n == 0)
+		return;
+	first_id = vapi_json_item_id(vapi_json_page_item(st->page, 0));
+	last_id = vapi_json_item_id(vapi_json_page_item(st->page, n - 1));
+	if (first_id != NULL && last_id != NULL &&
+		st->keyset.prev_first_id != NULL && st->keyset.prev_last_id != NULL &&
+		strcmp(first_id, st->keyset.prev_first_id) == 0 &&
+		strcmp(last_id, st->keyset.prev_last_id) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("Vapi API paging made no progress"),
+				 errdetail("Two consecutive pages held the same phone numbers.")));
+	oldcxt = MemoryContextSwitchTo(st->scan_cxt);
+	if (st->keyset.prev_first_id)
+		pfree(st->keyset.prev_first_id);
+	if (st->keyset.prev_last_id)
+		pfree(st->keyset.prev_last_id);
+	st->keyset.prev_first_id = first_id ? pstrdup(first_id) : NULL;
+	st->keyset.prev_last_id = last_id ? pstrdup(last_id) : NULL;
+	MemoryContextSwitchTo(oldcxt);
+}
 
-	oldcxt = MemoryContextSwitchTo(st->page_cxt);
-	errcb.callback = vapi_request_error_callback;
-	errcb.arg = path;
-	errcb.previous = error_context_stack;
-	error_context_stack = &errcb;
+/*
+ * vapi_page_has_more
+ *		Is there a further page after the current one (of "n" rows)?  A
+ *		page shorter than asked is no proof of the end (a server may cap
+ *		the page size): the end is an empty page, or metadata saying so
+ *		(totalItems of the first page of a request, hasNextPage).  Without
+ *		metadata (v1) the scan goes on until a page comes back empty.  A
+ *		scan under a LIMIT that has its rows needs no more either.
+ */
+static bool
+vapi_page_has_more(VapiScanState *st, int n)
+{
+	bool		more;
 
-	st->page = vapi_json_parse_page(resp.body, resp.body_len, st->page_cxt,
-									&st->info);
-	st->stats.pages++;
-	st->stats.rows += st->info.count;
-	n = st->info.count;
-
-	/* What came back is checked, every page. */
-	vapi_check_page_order(st);
-	vapi_check_retention(st, false);
-
-	/* Guard against an API that ignores the paging parameters. */
-	if (n > 0)
-	{
-		first_id = vapi_json_item_id(vapi_json_page_item(st->page, 0));
-		last_id = vapi_json_item_id(vapi_json_page_item(st->page, n - 1));
-		if (first_id != NULL && last_id != NULL &&
-			st->keyset.prev_first_id != NULL && st->keyset.prev_last_id != NULL &&
-			strcmp(first_id, st->keyset.prev_first_id) == 0 &&
-			strcmp(last_id, st->keyset.prev_last_id) == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_ERROR),
-					 errmsg("Vapi API paging made no progress"),
-					 errdetail("Two consecutive pages held the same phone numbers.")));
-		MemoryContextSwitchTo(st->scan_cxt);
-		if (st->keyset.prev_first_id)
-			pfree(st->keyset.prev_first_id);
-		if (st->keyset.prev_last_id)
-			pfree(st->keyset.prev_last_id);
-		st->keyset.prev_first_id = first_id ? pstrdup(first_id) : NULL;
-		st->keyset.prev_last_id = last_id ? pstrdup(last_id) : NULL;
-		MemoryContextSwitchTo(st->page_cxt);
-	}
-
-	/*
-	 * Is there a further page?  A page shorter than asked is no proof of
-	 * the end (a server may cap the page size): the end is an empty page,
-	 * or metadata saying so (totalItems of the first page of a request,
-	 * hasNextPage).  Without metadata (v1) the scan goes on until a page
-	 * comes back empty.
-	 */
 	if (n == 0)
 		more = false;
 	else if (st->info.total_items >= 0 || st->info.has_next_page >= 0)
@@ -1016,49 +985,119 @@ vapi_fetch_page(VapiScanState *st)
 	/* the window cut the answer short where the scan ends without a LIMIT */
 	if (!more)
 		vapi_check_retention(st, true);
-	if (st->plan.limit >= 0 && st->returned + n >= st->plan.limit + list_length(st->cur.seen_ids))
+	if (st->plan.limit >= 0 &&
+		st->returned + n >= st->plan.limit + list_length(st->cur.seen_ids))
 		more = false;
-	st->keyset.done = !more;
+	return more;
+}
+
+/*
+ * vapi_request_after_page
+ *		Move the keyset bound past the current page and ask for the next
+ *		one now, keeping the guess sent in advance if it was right.  (A
+ *		scan under a LIMIT asks only when it needs to: it may stop early,
+ *		and how many rows it still needs depends on the rows of this page.)
+ */
+static void
+vapi_request_after_page(VapiScanState *st)
+{
+	char	   *real_path;
+
+	if (st->keyset.done)
+	{
+		/* a guess sent in advance asked for a page after the last one */
+		if (st->prefetching)
+			vapi_http_abort(st->http);
+		st->prefetching = false;
+		return;
+	}
+
+	vapi_advance_keyset(st);
+	real_path = vapi_next_list_request(st);
+	if (st->prefetching && strcmp(real_path, st->pending.path) == 0)
+	{
+		/* The guess was right: its rows will need this filter. */
+		MemoryContext oldcxt = MemoryContextSwitchTo(st->next_cxt);
+
+		st->pending.limit = st->built_limit;
+		st->pending.page = st->built_page;
+		vapi_set_next_filter(st);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	else
+	{
+		if (st->prefetching)
+			vapi_http_abort(st->http);
+		st->prefetching = false;
+		if (st->plan.prefetch && st->plan.limit < 0)
+			vapi_start_page_request(st);
+	}
+	pfree(real_path);
+}
+
+/*
+ * vapi_fetch_page
+ *		Make the next list page the current one: wait for its request
+ *		(started in advance, or now), parse and check it, decide whether
+ *		another page follows, and if so start requesting it at once, so
+ *		that the network works while this page's rows are returned.
+ */
+static void
+vapi_fetch_page(VapiScanState *st)
+{
+	VapiHttpResponse resp;
+	ErrorContextCallback errcb;
+	MemoryContext oldcxt;
+	MemoryContext swap;
+	char	   *guess;
+
+	vapi_receive_page(st, &resp);
+
+	/* The page just received becomes the current one. */
+	MemoryContextReset(st->page_cxt);
+	swap = st->page_cxt;
+	st->page_cxt = st->next_cxt;
+	st->next_cxt = swap;
+	st->page = NULL;
+	st->next_item = 0;
+	st->cur = st->pending;
+
+	/*
+	 * Guess the next request from the raw answer, and send it before this
+	 * page is parsed, so that parsing overlaps the network: the bound is
+	 * the last createdAt on the page.  Once the page is parsed and checked,
+	 * the request really needed is compared with the one sent, and a wrong
+	 * one is abandoned for it.
+	 */
+	if (st->plan.prefetch && st->plan.limit < 0 &&
+		vapi_raw_contains(resp.body, resp.body_len, "\"hasNextPage\":true"))
+	{
+		guess = vapi_raw_last_string(resp.body, resp.body_len, "createdAt");
+		if (guess != NULL && !(st->keyset.bound != NULL && strcmp(guess, st->keyset.bound) == 0))
+			vapi_start_guessed_request(st, guess);
+	}
+
+	oldcxt = MemoryContextSwitchTo(st->page_cxt);
+	errcb.callback = vapi_request_error_callback;
+	errcb.arg = st->cur.path;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+
+	st->page = vapi_json_parse_page(resp.body, resp.body_len, st->page_cxt,
+									&st->info);
+	st->stats.pages++;
+	st->stats.rows += st->info.count;
+
+	/* What came back is checked, every page. */
+	vapi_check_page_order(st);
+	vapi_check_retention(st, false);
+	vapi_check_progress(st, st->info.count);
+	st->keyset.done = !vapi_page_has_more(st, st->info.count);
 
 	error_context_stack = errcb.previous;
 	MemoryContextSwitchTo(oldcxt);
 
-	/*
-	 * Move the keyset bound past this page and ask for the next one now.
-	 * (A scan under a LIMIT asks only when it needs to: it may stop early,
-	 * and how many rows it still needs depends on the rows of this page.)
-	 */
-	if (!st->keyset.done)
-	{
-		char	   *real_path;
-
-		vapi_advance_keyset(st);
-		real_path = vapi_next_list_request(st);
-		if (st->prefetching && strcmp(real_path, st->pending.path) == 0)
-		{
-			/* The guess was right: its rows will need this filter. */
-			MemoryContextSwitchTo(st->next_cxt);
-			st->pending.limit = st->built_limit;
-			st->pending.page = st->built_page;
-			vapi_set_next_filter(st);
-			MemoryContextSwitchTo(oldcxt);
-		}
-		else
-		{
-			if (st->prefetching)
-				vapi_http_abort(st->http);
-			st->prefetching = false;
-			if (st->plan.prefetch && st->plan.limit < 0)
-				vapi_start_page_request(st);
-		}
-		pfree(real_path);
-	}
-	else if (st->prefetching)
-	{
-		/* The guess asked for a page after the last one. */
-		vapi_http_abort(st->http);
-		st->prefetching = false;
-	}
+	vapi_request_after_page(st);
 }
 
 /*
