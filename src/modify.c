@@ -766,7 +766,7 @@ vapiExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 		f = palloc(sizeof(VapiBodyField));
 		f->path = col->path;
 		f->npath = col->npath;
-		f->json = vapi_json_value_text(value, col->typid, col->attname);
+		f->json = vapi_body_value(value, col->typid, col->attname);
 		fields = lappend(fields, f);
 	}
 
@@ -795,7 +795,7 @@ vapiExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 				 errhint("Use one of: %s.", vapi_provider_names())));
 
 	/* Keys the API assigns, even from attrs, are not sent. */
-	body = vapi_json_build_body(attrs, vapi_field_assigned_list(), fields);
+	body = vapi_body_build(attrs, vapi_field_assigned_list(), fields);
 	jbody = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(body)));
 
 	/* Check every key of the body against the provider, then the values. */
@@ -1073,8 +1073,8 @@ vapiExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 		f->path = col->path;
 		f->npath = col->npath;
 		f->json = slot->tts_isnull[attno - 1] ? NULL :
-			vapi_json_value_text(slot->tts_values[attno - 1], col->typid,
-								 col->attname);
+			vapi_body_value(slot->tts_values[attno - 1], col->typid,
+							col->attname);
 		if (col->npath > 1)
 			dotted = lappend(dotted, f);
 		else
@@ -1082,8 +1082,8 @@ vapiExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 	}
 
 	/* the old objects first, then whole fields, then paths into them */
-	body = vapi_json_build_body(NULL, NIL,
-								list_concat(list_concat(parents, whole), dotted));
+	body = vapi_body_build(NULL, NIL,
+						   list_concat(list_concat(parents, whole), dotted));
 
 	/* A row the view would refuse is not sent. */
 	vapi_check_options(st, slot);
@@ -1406,10 +1406,10 @@ vapiIterateDirectModify(ForeignScanState *node)
 			f->path = col->path;
 			f->npath = col->npath;
 			f->json = isnull ? NULL :
-				vapi_json_value_text(v, col->typid, col->attname);
+				vapi_body_value(v, col->typid, col->attname);
 			fields = lappend(fields, f);
 		}
-		body = vapi_json_build_body(NULL, NIL, fields);
+		body = vapi_body_build(NULL, NIL, fields);
 	}
 
 	if (vapi_row_send(st, st->operation == CMD_UPDATE ? "PATCH" : "DELETE",
