@@ -717,10 +717,8 @@ vapiExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 	const char *provider_name = NULL;
 	const VapiProvider *provider;
 	char	   *body;
-	Jsonb	   *jbody;
 	VapiHttpResponse resp;
 	int			i;
-	const char *const *p;
 
 	vapi_row_begin(st, &frame);
 	slot_getallattrs(slot);
@@ -729,32 +727,17 @@ vapiExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 	{
 		VapiColumn *col = &st->columns[i];
 		Datum		value = slot->tts_values[col->attnum - 1];
-		VapiBodyField *f;
-		char	   *top;
 
 		if (slot->tts_isnull[col->attnum - 1])
 			continue;
 		attnos = lappend_int(attnos, col->attnum);
 		if (col->kind == VAPI_COL_ATTRS)
 		{
-			attrs = col->basetypid == JSONBOID ? DatumGetJsonbP(value) :
-				DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-												   CStringGetDatum(TextDatumGetCString(value))));
-			if (!JB_ROOT_IS_OBJECT(attrs))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("column \"%s\" must hold a JSON object", col->attname)));
+			attrs = vapi_body_attrs(col, value);
 			continue;
 		}
 
-		top = pstrdup(col->path[0]);
-		if (vapi_field_assigned(top))
-			ereport(ERROR,
-					(errcode(ERRCODE_GENERATED_ALWAYS),
-					 errmsg("cannot insert a non-NULL value into column \"%s\"",
-							col->attname),
-					 errdetail("Vapi assigns \"%s\" when it creates a phone number.",
-							   col->key)));
+		vapi_body_check_create_column(col);
 		if (strcmp(col->key, "provider") == 0)
 		{
 			Oid			typout;
@@ -763,98 +746,16 @@ vapiExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 			getTypeOutputInfo(col->typid, &typout, &isvarlena);
 			provider_name = OidOutputFunctionCall(typout, value);
 		}
-		f = palloc(sizeof(VapiBodyField));
-		f->path = col->path;
-		f->npath = col->npath;
-		f->json = vapi_body_value(value, col->typid, col->attname);
-		fields = lappend(fields, f);
+		fields = lappend(fields, vapi_body_column(col, value, false));
 	}
 
 	/* The provider: a column, or a key of attrs. */
-	if (provider_name == NULL && attrs != NULL)
-	{
-		JsonbValue	tmp;
-		JsonbValue *v = getKeyJsonValueFromContainer(&attrs->root, "provider",
-													 8, &tmp);
-
-		if (v != NULL && v->type == jbvString)
-			provider_name = pnstrdup(v->val.string.val, v->val.string.len);
-	}
-	if (provider_name == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_NOT_NULL_VIOLATION),
-				 errmsg("column \"%s\" must be set to insert a phone number",
-						vapi_column_label(st->columns, st->ncolumns, "provider")),
-				 errhint("Use one of: %s.", vapi_provider_names())));
-	provider = vapi_provider_find(provider_name);
-	if (provider == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_CHECK_VIOLATION),
-				 errmsg("invalid value for column \"%s\": \"%s\" is not a provider Vapi accepts",
-						vapi_column_label(st->columns, st->ncolumns, "provider"), provider_name),
-				 errhint("Use one of: %s.", vapi_provider_names())));
+	provider = vapi_body_provider(provider_name, attrs, st->columns,
+								  st->ncolumns);
 
 	/* Keys the API assigns, even from attrs, are not sent. */
 	body = vapi_body_build(attrs, vapi_field_assigned_list(), fields);
-	jbody = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(body)));
-
-	/* Check every key of the body against the provider, then the values. */
-	{
-		JsonbIterator *it = JsonbIteratorInit(&jbody->root);
-		JsonbValue	v;
-		JsonbIteratorToken tok;
-		int			level = 0;
-
-		while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
-		{
-			char	   *key;
-
-			if (tok == WJB_BEGIN_OBJECT || tok == WJB_BEGIN_ARRAY)
-				level++;
-			else if (tok == WJB_END_OBJECT || tok == WJB_END_ARRAY)
-				level--;
-			if (tok != WJB_KEY || level != 1)
-				continue;
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-			/* a field vapi_fdw does not know goes to the API to judge */
-			if (!vapi_provider_takes(provider, key))
-				ereport(ERROR,
-						(errcode(ERRCODE_CHECK_VIOLATION),
-						 errmsg("column \"%s\" cannot be set for provider \"%s\"",
-								vapi_column_label(st->columns, st->ncolumns, key), provider->name),
-						 errdetail("Vapi does not take \"%s\" when creating a %s number.",
-								   key, provider->name)));
-		}
-	}
-	for (p = provider->required; *p; p++)
-	{
-		JsonbValue	tmp;
-		JsonbValue *v = getKeyJsonValueFromContainer(&jbody->root, *p,
-													 strlen(*p), &tmp);
-
-		if (v == NULL || v->type == jbvNull)
-			ereport(ERROR,
-					(errcode(ERRCODE_NOT_NULL_VIOLATION),
-					 errmsg("column \"%s\" must be set for provider \"%s\"",
-							vapi_column_label(st->columns, st->ncolumns, *p), provider->name)));
-	}
-	{
-		JsonbValue	tmp;
-		JsonbValue *v;
-
-		v = getKeyJsonValueFromContainer(&jbody->root, "name", 4, &tmp);
-		if (v != NULL && v->type == jbvString)
-			vapi_check_name(v->val.string.val, v->val.string.len,
-							vapi_column_label(st->columns, st->ncolumns, "name"));
-		v = getKeyJsonValueFromContainer(&jbody->root, "numberDesiredAreaCode",
-										 21, &tmp);
-		if (v != NULL && (v->type != jbvString || v->val.string.len != 3 ||
-						  strspn(pnstrdup(v->val.string.val, 3), "0123456789") != 3))
-			ereport(ERROR,
-					(errcode(ERRCODE_CHECK_VIOLATION),
-					 errmsg("invalid value for column \"%s\": an area code is 3 digits",
-							vapi_column_label(st->columns, st->ncolumns, "numberDesiredAreaCode"))));
-	}
+	vapi_body_check_create(body, provider, st->columns, st->ncolumns);
 
 	/* A row the view would refuse is not sent. */
 	vapi_check_options(st, slot);
@@ -998,14 +899,7 @@ vapiExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 		vapi_row_end(&frame);
 		return NULL;
 	}
-	{
-		JsonbValue	tmp;
-		JsonbValue *v = getKeyJsonValueFromContainer(&old->root, "provider",
-													 8, &tmp);
-
-		if (v != NULL && v->type == jbvString)
-			provider_name = pnstrdup(v->val.string.val, v->val.string.len);
-	}
+	provider_name = vapi_body_string(old, "provider");
 	provider = provider_name ? vapi_provider_find(provider_name) : NULL;
 
 	/* the keys the statement sets whole */
@@ -1027,29 +921,9 @@ vapiExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 			continue;
 
 		/* Provider-specific rules, when the row's provider is known. */
-		if (provider != NULL &&
-			(!vapi_provider_takes(provider, col->path[0]) ||
-			 (!vapi_field_common(col->path[0]) &&
-			  vapi_field_create_only(col->path[0]) != NULL)))
-			ereport(ERROR,
-					(errcode(ERRCODE_CHECK_VIOLATION),
-					 errmsg("column \"%s\" cannot be set for provider \"%s\"",
-							col->attname, provider->name),
-					 errdetail("Vapi does not take \"%s\" for a %s number.",
-							   col->path[0], provider->name)));
-		if (provider != NULL && strcmp(provider->name, "vapi") == 0 &&
-			strcmp(col->path[0], "number") == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("column \"%s\" cannot be updated for provider \"vapi\"",
-							col->attname),
-					 errdetail("Vapi assigns the number of a number it sells.")));
-		if (strcmp(col->key, "name") == 0 && !slot->tts_isnull[attno - 1])
-		{
-			char	   *name = TextDatumGetCString(slot->tts_values[attno - 1]);
-
-			vapi_check_name(name, strlen(name), col->attname);
-		}
+		vapi_body_check_update_column(provider, col,
+									  slot->tts_values[attno - 1],
+									  slot->tts_isnull[attno - 1]);
 
 		/*
 		 * A dotted path writes into the object the phone number already
@@ -1059,22 +933,16 @@ vapiExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 			!list_member(set_keys, makeString(col->path[0])) &&
 			!list_member(parents, makeString(col->path[0])))
 		{
-			VapiBodyField *pf = palloc(sizeof(VapiBodyField));
 			char	   *json = vapi_old_field_json(old, col->path[0]);
 
-			pf->path = col->path;
-			pf->npath = 1;
-			pf->json = json != NULL ? json : "{}";
-			parents = lappend(parents, pf);
+			parents = lappend(parents,
+							  vapi_body_field(col->path, 1,
+											  json != NULL ? json : "{}"));
 			set_keys = lappend(set_keys, makeString(col->path[0]));
 		}
 
-		f = palloc(sizeof(VapiBodyField));
-		f->path = col->path;
-		f->npath = col->npath;
-		f->json = slot->tts_isnull[attno - 1] ? NULL :
-			vapi_body_value(slot->tts_values[attno - 1], col->typid,
-							col->attname);
+		f = vapi_body_column(col, slot->tts_values[attno - 1],
+							 slot->tts_isnull[attno - 1]);
 		if (col->npath > 1)
 			dotted = lappend(dotted, f);
 		else
@@ -1394,20 +1262,11 @@ vapiIterateDirectModify(ForeignScanState *node)
 		{
 			VapiColumn *col = &st->columns[i++];
 			ExprState  *es = lfirst(lc);
-			VapiBodyField *f = palloc(sizeof(VapiBodyField));
 			Datum		v = ExecEvalExpr(es, econtext, &isnull);
 
-			if (strcmp(col->key, "name") == 0 && !isnull)
-			{
-				char	   *name = TextDatumGetCString(v);
-
-				vapi_check_name(name, strlen(name), col->attname);
-			}
-			f->path = col->path;
-			f->npath = col->npath;
-			f->json = isnull ? NULL :
-				vapi_body_value(v, col->typid, col->attname);
-			fields = lappend(fields, f);
+			/* the provider is not known: only the values are checked */
+			vapi_body_check_update_column(NULL, col, v, isnull);
+			fields = lappend(fields, vapi_body_column(col, v, isnull));
 		}
 		body = vapi_body_build(NULL, NIL, fields);
 	}

@@ -400,7 +400,7 @@ extern char *vapi_json_error_message(const char *buf, size_t len);
 extern Jsonb *vapi_json_item_subset(VapiItem *item, List *keys);
 
 /* ----------------------------------------------------------------
- * body.c: request bodies of writes, built with jsonb.
+ * body.c: request bodies of writes, built with jsonb, and their checks.
  * ----------------------------------------------------------------
  */
 
@@ -414,6 +414,22 @@ typedef struct VapiBodyField
 
 extern char *vapi_body_value(Datum value, Oid typid, const char *colname);
 extern char *vapi_body_build(Jsonb *base, List *drop, List *fields);
+extern VapiBodyField *vapi_body_field(char **path, int npath, const char *json);
+extern VapiBodyField *vapi_body_column(VapiColumn *col, Datum value,
+									   bool isnull);
+extern char *vapi_body_string(Jsonb *object, const char *key);
+extern Jsonb *vapi_body_attrs(VapiColumn *col, Datum value);
+extern void vapi_body_check_create_column(VapiColumn *col);
+extern const VapiProvider *vapi_body_provider(const char *provider_name,
+											  Jsonb *attrs,
+											  VapiColumn *columns,
+											  int ncolumns);
+extern void vapi_body_check_create(const char *body,
+								   const VapiProvider *provider,
+								   VapiColumn *columns, int ncolumns);
+extern void vapi_body_check_update_column(const VapiProvider *provider,
+										  VapiColumn *col, Datum value,
+										  bool isnull);
 
 /* ----------------------------------------------------------------
  * xact.c: what the current transaction has changed at Vapi.
