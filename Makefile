@@ -12,6 +12,7 @@ OBJS = \
 	src/http.o \
 	src/connection.o \
 	src/json.o \
+	src/body.o \
 	src/import.o \
 	src/modify.o \
 	src/xact.o \

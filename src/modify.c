@@ -10,6 +10,8 @@
  * Input the API would refuse is caught before any request where it can
  * be, with an error naming the column.  The API has no transactions: a
  * statement that fails half-way says how many rows were already applied.
+ * Every row, whichever the write, goes through vapi_modify_row; each kind
+ * of write only builds its request (vapi_*_request).
  *
  * src/modify.c
  *
@@ -96,13 +98,30 @@ typedef struct VapiModifyState
 	VapiStats	stats;
 } VapiModifyState;
 
-/* What the error context of a row needs, and where to go back to. */
-typedef struct VapiRowFrame
+/* The request of one row, as the builder of its operation made it. */
+typedef struct VapiRowRequest
 {
-	VapiModifyState *st;
-	ErrorContextCallback errcb;
-	MemoryContext oldcxt;
-} VapiRowFrame;
+	char	   *id;				/* the phone number's id; NULL: create one */
+	char	   *body;			/* JSON text, or NULL */
+	List	   *attnos;			/* columns sent: their secrets are redacted */
+} VapiRowRequest;
+
+/* What the builder of a row found to do with it. */
+typedef enum VapiRowAction
+{
+	VAPI_ACTION_SEND,			/* send the request */
+	VAPI_ACTION_NONE,			/* nothing to change: the row is gone */
+	VAPI_ACTION_REPEATED		/* a row a join brings again: not a row */
+} VapiRowAction;
+
+/*
+ * Builds the request of a row, in the row's error context and memory,
+ * checking what can be checked before anything is sent.
+ */
+typedef VapiRowAction (*VapiRowBuilder) (VapiModifyState *st,
+									   TupleTableSlot *slot,
+									   TupleTableSlot *planSlot,
+									   VapiRowRequest *req);
 
 static void vapi_row_error_callback(void *arg);
 static VapiConn *vapi_write_connection(ForeignServer *server, Oid userid,
@@ -111,8 +130,10 @@ static VapiModifyState *vapi_modify_begin(EState *estate, ResultRelInfo *rinfo,
 										  CmdType operation,
 										  List *target_attrs,
 										  bool has_returning, int eflags);
-static void vapi_row_begin(VapiModifyState *st, VapiRowFrame *frame);
-static void vapi_row_end(VapiRowFrame *frame);
+static TupleTableSlot *vapi_modify_row(VapiModifyState *st, CmdType operation,
+									   VapiRowBuilder build,
+									   TupleTableSlot *slot,
+									   TupleTableSlot *planSlot);
 static bool vapi_row_send(VapiModifyState *st, const char *method,
 						  const char *path, const char *body, List *redact,
 						  VapiHttpResponse *resp);
@@ -489,37 +510,76 @@ vapi_row_error_callback(void *arg)
 }
 
 /*
- * vapi_row_begin
- *		Start work on the next row of a write: count it, push the error
- *		context that names it, and switch to a fresh per-row context.
+ * vapi_modify_row
+ *		Write one row, the same way for every write: the row is counted,
+ *		an error names it (vapi_row_error_callback) and its work is done in
+ *		fresh per-row memory; "build" makes its request (for "operation":
+ *		POST, PATCH or DELETE); a row the view would refuse is not sent;
+ *		the request is sent, keeping the transaction's ledger and the
+ *		count of applied rows; and the slot gets the row as the API
+ *		answered it, checked again against the view.  Returns the slot, or
+ *		NULL if the row changed nothing.
  */
-static void
-vapi_row_begin(VapiModifyState *st, VapiRowFrame *frame)
+static TupleTableSlot *
+vapi_modify_row(VapiModifyState *st, CmdType operation, VapiRowBuilder build,
+				TupleTableSlot *slot, TupleTableSlot *planSlot)
 {
+	ErrorContextCallback errcb;
+	MemoryContext oldcxt;
+	VapiRowRequest req = {0};
+	VapiHttpResponse resp;
+	VapiRowAction action;
+	bool		applied = false;
+
 	if (st == NULL || st->conn == NULL)
 		elog(ERROR, "vapi_fdw: a write was not set up");
 	st->row_no++;
 	st->row_phase = VAPI_ROW_PREPARING;
 	st->answer = NULL;
-	frame->st = st;
-	frame->errcb.callback = vapi_row_error_callback;
-	frame->errcb.arg = st;
-	frame->errcb.previous = error_context_stack;
-	error_context_stack = &frame->errcb;
-
+	errcb.callback = vapi_row_error_callback;
+	errcb.arg = st;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
 	MemoryContextReset(st->temp_cxt);
-	frame->oldcxt = MemoryContextSwitchTo(st->temp_cxt);
-}
+	oldcxt = MemoryContextSwitchTo(st->temp_cxt);
 
-/*
- * vapi_row_end
- *		Finish the row begun by vapi_row_begin.
- */
-static void
-vapi_row_end(VapiRowFrame *frame)
-{
-	MemoryContextSwitchTo(frame->oldcxt);
-	error_context_stack = frame->errcb.previous;
+	action = build(st, slot, planSlot, &req);
+	if (action == VAPI_ACTION_SEND)
+	{
+		/* A row the view would refuse is not sent. */
+		if (operation != CMD_DELETE)
+			vapi_check_options(st, slot);
+		applied = vapi_row_send(st,
+								operation == CMD_INSERT ? "POST" :
+								operation == CMD_UPDATE ? "PATCH" : "DELETE",
+								req.id != NULL ?
+								vapi_deparse_item_path(req.id) : VAPI_PATH_ITEM,
+								req.body,
+								vapi_collect_secrets(st, slot->tts_values,
+													 slot->tts_isnull,
+													 req.attnos),
+								&resp);
+	}
+
+	/* A DELETE fills the slot for RETURNING only: it has no new row. */
+	if (applied && (operation == CMD_DELETE ? st->has_returning : st->fill_slot))
+	{
+		if (resp.status == 404)
+		{
+			/* a retried DELETE's answer with the object was lost */
+			ExecStoreAllNullTuple(slot);
+		}
+		else
+			vapi_returning(st, slot, &resp);
+		if (operation != CMD_DELETE)
+			vapi_check_options(st, slot);
+	}
+
+	MemoryContextSwitchTo(oldcxt);
+	error_context_stack = errcb.previous;
+	if (action == VAPI_ACTION_REPEATED)
+		st->row_no--;
+	return applied ? slot : NULL;
 }
 
 /*
@@ -694,67 +754,45 @@ vapi_returning(VapiModifyState *st, TupleTableSlot *slot,
 static void
 vapi_check_options(VapiModifyState *st, TupleTableSlot *slot)
 {
-	if (st->rinfo->ri_WithCheckOptions != NIL)
+	/* none for a direct modification: never chosen under a check option */
+	if (st->rinfo != NULL && st->rinfo->ri_WithCheckOptions != NIL)
 		ExecWithCheckOptions(WCO_VIEW_CHECK, st->rinfo, slot, st->estate);
 }
 
 /*
- * vapiExecForeignInsert
- *		POST one phone number.  The body holds the keys of "attrs" (minus
- *		those the API assigns), then every non-NULL column at its key path
- *		(explicit columns win), checked against what the row's provider
- *		accepts before anything is sent.
+ * vapi_insert_request
+ *		The request of a row to INSERT: the body holds the keys of "attrs"
+ *		(minus those the API assigns), then every non-NULL column at its
+ *		key path (explicit columns win), checked against what the row's
+ *		provider accepts.
  */
-TupleTableSlot *
-vapiExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
-					  TupleTableSlot *slot, TupleTableSlot *planSlot)
+static VapiRowAction
+vapi_insert_request(VapiModifyState *st, TupleTableSlot *slot,
+					TupleTableSlot *planSlot, VapiRowRequest *req)
 {
-	VapiModifyState *st = (VapiModifyState *) rinfo->ri_FdwState;
-	VapiRowFrame frame;
 	Jsonb	   *attrs = NULL;
 	List	   *fields = NIL;
-	List	   *attnos = NIL;
 	const char *provider_name = NULL;
 	const VapiProvider *provider;
-	char	   *body;
-	Jsonb	   *jbody;
-	VapiHttpResponse resp;
 	int			i;
-	const char *const *p;
 
-	vapi_row_begin(st, &frame);
 	slot_getallattrs(slot);
 
 	for (i = 0; i < st->ncolumns; i++)
 	{
 		VapiColumn *col = &st->columns[i];
 		Datum		value = slot->tts_values[col->attnum - 1];
-		VapiBodyField *f;
-		char	   *top;
 
 		if (slot->tts_isnull[col->attnum - 1])
 			continue;
-		attnos = lappend_int(attnos, col->attnum);
+		req->attnos = lappend_int(req->attnos, col->attnum);
 		if (col->kind == VAPI_COL_ATTRS)
 		{
-			attrs = col->basetypid == JSONBOID ? DatumGetJsonbP(value) :
-				DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-												   CStringGetDatum(TextDatumGetCString(value))));
-			if (!JB_ROOT_IS_OBJECT(attrs))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("column \"%s\" must hold a JSON object", col->attname)));
+			attrs = vapi_body_attrs(col, value);
 			continue;
 		}
 
-		top = pstrdup(col->path[0]);
-		if (vapi_field_assigned(top))
-			ereport(ERROR,
-					(errcode(ERRCODE_GENERATED_ALWAYS),
-					 errmsg("cannot insert a non-NULL value into column \"%s\"",
-							col->attname),
-					 errdetail("Vapi assigns \"%s\" when it creates a phone number.",
-							   col->key)));
+		vapi_body_check_create_column(col);
 		if (strcmp(col->key, "provider") == 0)
 		{
 			Oid			typout;
@@ -763,115 +801,17 @@ vapiExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 			getTypeOutputInfo(col->typid, &typout, &isvarlena);
 			provider_name = OidOutputFunctionCall(typout, value);
 		}
-		f = palloc(sizeof(VapiBodyField));
-		f->path = col->path;
-		f->npath = col->npath;
-		f->json = vapi_json_value_text(value, col->typid, col->attname);
-		fields = lappend(fields, f);
+		fields = lappend(fields, vapi_body_column(col, value, false));
 	}
 
 	/* The provider: a column, or a key of attrs. */
-	if (provider_name == NULL && attrs != NULL)
-	{
-		JsonbValue	tmp;
-		JsonbValue *v = getKeyJsonValueFromContainer(&attrs->root, "provider",
-													 8, &tmp);
-
-		if (v != NULL && v->type == jbvString)
-			provider_name = pnstrdup(v->val.string.val, v->val.string.len);
-	}
-	if (provider_name == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_NOT_NULL_VIOLATION),
-				 errmsg("column \"%s\" must be set to insert a phone number",
-						vapi_column_label(st->columns, st->ncolumns, "provider")),
-				 errhint("Use one of: %s.", vapi_provider_names())));
-	provider = vapi_provider_find(provider_name);
-	if (provider == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_CHECK_VIOLATION),
-				 errmsg("invalid value for column \"%s\": \"%s\" is not a provider Vapi accepts",
-						vapi_column_label(st->columns, st->ncolumns, "provider"), provider_name),
-				 errhint("Use one of: %s.", vapi_provider_names())));
+	provider = vapi_body_provider(provider_name, attrs, st->columns,
+								  st->ncolumns);
 
 	/* Keys the API assigns, even from attrs, are not sent. */
-	body = vapi_json_build_body(attrs, vapi_field_assigned_list(), fields);
-	jbody = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(body)));
-
-	/* Check every key of the body against the provider, then the values. */
-	{
-		JsonbIterator *it = JsonbIteratorInit(&jbody->root);
-		JsonbValue	v;
-		JsonbIteratorToken tok;
-		int			level = 0;
-
-		while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
-		{
-			char	   *key;
-
-			if (tok == WJB_BEGIN_OBJECT || tok == WJB_BEGIN_ARRAY)
-				level++;
-			else if (tok == WJB_END_OBJECT || tok == WJB_END_ARRAY)
-				level--;
-			if (tok != WJB_KEY || level != 1)
-				continue;
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-			/* a field vapi_fdw does not know goes to the API to judge */
-			if (!vapi_provider_takes(provider, key))
-				ereport(ERROR,
-						(errcode(ERRCODE_CHECK_VIOLATION),
-						 errmsg("column \"%s\" cannot be set for provider \"%s\"",
-								vapi_column_label(st->columns, st->ncolumns, key), provider->name),
-						 errdetail("Vapi does not take \"%s\" when creating a %s number.",
-								   key, provider->name)));
-		}
-	}
-	for (p = provider->required; *p; p++)
-	{
-		JsonbValue	tmp;
-		JsonbValue *v = getKeyJsonValueFromContainer(&jbody->root, *p,
-													 strlen(*p), &tmp);
-
-		if (v == NULL || v->type == jbvNull)
-			ereport(ERROR,
-					(errcode(ERRCODE_NOT_NULL_VIOLATION),
-					 errmsg("column \"%s\" must be set for provider \"%s\"",
-							vapi_column_label(st->columns, st->ncolumns, *p), provider->name)));
-	}
-	{
-		JsonbValue	tmp;
-		JsonbValue *v;
-
-		v = getKeyJsonValueFromContainer(&jbody->root, "name", 4, &tmp);
-		if (v != NULL && v->type == jbvString)
-			vapi_check_name(v->val.string.val, v->val.string.len,
-							vapi_column_label(st->columns, st->ncolumns, "name"));
-		v = getKeyJsonValueFromContainer(&jbody->root, "numberDesiredAreaCode",
-										 21, &tmp);
-		if (v != NULL && (v->type != jbvString || v->val.string.len != 3 ||
-						  strspn(pnstrdup(v->val.string.val, 3), "0123456789") != 3))
-			ereport(ERROR,
-					(errcode(ERRCODE_CHECK_VIOLATION),
-					 errmsg("invalid value for column \"%s\": an area code is 3 digits",
-							vapi_column_label(st->columns, st->ncolumns, "numberDesiredAreaCode"))));
-	}
-
-	/* A row the view would refuse is not sent. */
-	vapi_check_options(st, slot);
-
-	(void) vapi_row_send(st, "POST", VAPI_PATH_ITEM, body,
-						 vapi_collect_secrets(st, slot->tts_values,
-											  slot->tts_isnull, attnos),
-						 &resp);
-
-	if (st->fill_slot)
-	{
-		vapi_returning(st, slot, &resp);
-		vapi_check_options(st, slot);
-	}
-
-	vapi_row_end(&frame);
-	return slot;
+	req->body = vapi_body_build(attrs, vapi_field_assigned_list(), fields);
+	vapi_body_check_create(req->body, provider, st->columns, st->ncolumns);
+	return VAPI_ACTION_SEND;
 }
 
 /*
@@ -956,56 +896,38 @@ vapi_old_field_json(Jsonb *old, const char *key)
 }
 
 /*
- * vapiExecForeignUpdate
- *		PATCH one phone number with only the columns the statement sets
- *		(NULL becomes JSON null).  A column whose key is a dotted path
- *		writes into the object the phone number already has, as the scan
- *		received it, so its other fields are kept whatever columns the
- *		table declares.  A row a join brings again is not changed again.
+ * vapi_update_request
+ *		The request of a row to UPDATE: a PATCH with only the columns the
+ *		statement sets (NULL becomes JSON null), checked against the row's
+ *		provider.  A column whose key is a dotted path writes into the
+ *		object the phone number already has, as the scan received it, so
+ *		its other fields are kept whatever columns the table declares.
  */
-TupleTableSlot *
-vapiExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
-					  TupleTableSlot *slot, TupleTableSlot *planSlot)
+static VapiRowAction
+vapi_update_request(VapiModifyState *st, TupleTableSlot *slot,
+					TupleTableSlot *planSlot, VapiRowRequest *req)
 {
-	VapiModifyState *st = (VapiModifyState *) rinfo->ri_FdwState;
-	VapiRowFrame frame;
 	List	   *parents = NIL;
 	List	   *whole = NIL;
 	List	   *dotted = NIL;
 	List	   *set_keys = NIL;
-	char	   *id;
-	char	   *provider_name = NULL;
+	char	   *provider_name;
 	const VapiProvider *provider;
-	char	   *body;
-	VapiHttpResponse resp;
 	ListCell   *lc;
 	Jsonb	   *old;
 
-	vapi_row_begin(st, &frame);
 	slot_getallattrs(slot);
-	id = vapi_row_id(st, planSlot);
-	if (!vapi_first_change(st, id))
-	{
-		vapi_row_end(&frame);
-		st->row_no--;
-		return NULL;
-	}
+	req->id = vapi_row_id(st, planSlot);
+	if (!vapi_first_change(st, req->id))
+		return VAPI_ACTION_REPEATED;
 
-	old = vapi_old_object(st, id);
+	old = vapi_old_object(st, req->id);
 	if (old == NULL)
 	{
 		/* deleted meanwhile: nothing updated */
-		vapi_row_end(&frame);
-		return NULL;
+		return VAPI_ACTION_NONE;
 	}
-	{
-		JsonbValue	tmp;
-		JsonbValue *v = getKeyJsonValueFromContainer(&old->root, "provider",
-													 8, &tmp);
-
-		if (v != NULL && v->type == jbvString)
-			provider_name = pnstrdup(v->val.string.val, v->val.string.len);
-	}
+	provider_name = vapi_body_string(old, "provider");
 	provider = provider_name ? vapi_provider_find(provider_name) : NULL;
 
 	/* the keys the statement sets whole */
@@ -1027,29 +949,9 @@ vapiExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 			continue;
 
 		/* Provider-specific rules, when the row's provider is known. */
-		if (provider != NULL &&
-			(!vapi_provider_takes(provider, col->path[0]) ||
-			 (!vapi_field_common(col->path[0]) &&
-			  vapi_field_create_only(col->path[0]) != NULL)))
-			ereport(ERROR,
-					(errcode(ERRCODE_CHECK_VIOLATION),
-					 errmsg("column \"%s\" cannot be set for provider \"%s\"",
-							col->attname, provider->name),
-					 errdetail("Vapi does not take \"%s\" for a %s number.",
-							   col->path[0], provider->name)));
-		if (provider != NULL && strcmp(provider->name, "vapi") == 0 &&
-			strcmp(col->path[0], "number") == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("column \"%s\" cannot be updated for provider \"vapi\"",
-							col->attname),
-					 errdetail("Vapi assigns the number of a number it sells.")));
-		if (strcmp(col->key, "name") == 0 && !slot->tts_isnull[attno - 1])
-		{
-			char	   *name = TextDatumGetCString(slot->tts_values[attno - 1]);
-
-			vapi_check_name(name, strlen(name), col->attname);
-		}
+		vapi_body_check_update_column(provider, col,
+									  slot->tts_values[attno - 1],
+									  slot->tts_isnull[attno - 1]);
 
 		/*
 		 * A dotted path writes into the object the phone number already
@@ -1059,22 +961,16 @@ vapiExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 			!list_member(set_keys, makeString(col->path[0])) &&
 			!list_member(parents, makeString(col->path[0])))
 		{
-			VapiBodyField *pf = palloc(sizeof(VapiBodyField));
 			char	   *json = vapi_old_field_json(old, col->path[0]);
 
-			pf->path = col->path;
-			pf->npath = 1;
-			pf->json = json != NULL ? json : "{}";
-			parents = lappend(parents, pf);
+			parents = lappend(parents,
+							  vapi_body_field(col->path, 1,
+											  json != NULL ? json : "{}"));
 			set_keys = lappend(set_keys, makeString(col->path[0]));
 		}
 
-		f = palloc(sizeof(VapiBodyField));
-		f->path = col->path;
-		f->npath = col->npath;
-		f->json = slot->tts_isnull[attno - 1] ? NULL :
-			vapi_json_value_text(slot->tts_values[attno - 1], col->typid,
-								 col->attname);
+		f = vapi_body_column(col, slot->tts_values[attno - 1],
+							 slot->tts_isnull[attno - 1]);
 		if (col->npath > 1)
 			dotted = lappend(dotted, f);
 		else
@@ -1082,31 +978,51 @@ vapiExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 	}
 
 	/* the old objects first, then whole fields, then paths into them */
-	body = vapi_json_build_body(NULL, NIL,
+	req->body = vapi_body_build(NULL, NIL,
 								list_concat(list_concat(parents, whole), dotted));
+	req->attnos = st->target_attrs;
+	return VAPI_ACTION_SEND;
+}
 
-	/* A row the view would refuse is not sent. */
-	vapi_check_options(st, slot);
+/*
+ * vapi_delete_request
+ *		The request of a row to DELETE: its id.
+ */
+static VapiRowAction
+vapi_delete_request(VapiModifyState *st, TupleTableSlot *slot,
+					TupleTableSlot *planSlot, VapiRowRequest *req)
+{
+	req->id = vapi_row_id(st, planSlot);
+	if (!vapi_first_change(st, req->id))
+		return VAPI_ACTION_REPEATED;
+	return VAPI_ACTION_SEND;
+}
 
-	if (!vapi_row_send(st, "PATCH", vapi_deparse_item_path(id), body,
-					   vapi_collect_secrets(st, slot->tts_values,
-											slot->tts_isnull,
-											st->target_attrs),
-					   &resp))
-	{
-		/* deleted meanwhile: nothing updated */
-		vapi_row_end(&frame);
-		return NULL;
-	}
+/*
+ * vapiExecForeignInsert
+ *		POST one phone number (vapi_insert_request makes its body), checked
+ *		against what the row's provider accepts before anything is sent.
+ */
+TupleTableSlot *
+vapiExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
+					  TupleTableSlot *slot, TupleTableSlot *planSlot)
+{
+	return vapi_modify_row((VapiModifyState *) rinfo->ri_FdwState, CMD_INSERT,
+						   vapi_insert_request, slot, planSlot);
+}
 
-	if (st->fill_slot)
-	{
-		vapi_returning(st, slot, &resp);
-		vapi_check_options(st, slot);
-	}
-
-	vapi_row_end(&frame);
-	return slot;
+/*
+ * vapiExecForeignUpdate
+ *		PATCH one phone number (vapi_update_request makes its body).  A row
+ *		that no longer exists is not updated; a row a join brings again is
+ *		not changed again.
+ */
+TupleTableSlot *
+vapiExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
+					  TupleTableSlot *slot, TupleTableSlot *planSlot)
+{
+	return vapi_modify_row((VapiModifyState *) rinfo->ri_FdwState, CMD_UPDATE,
+						   vapi_update_request, slot, planSlot);
 }
 
 /*
@@ -1120,37 +1036,8 @@ TupleTableSlot *
 vapiExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
 					  TupleTableSlot *slot, TupleTableSlot *planSlot)
 {
-	VapiModifyState *st = (VapiModifyState *) rinfo->ri_FdwState;
-	VapiRowFrame frame;
-	VapiHttpResponse resp;
-	char	   *id;
-
-	vapi_row_begin(st, &frame);
-	id = vapi_row_id(st, planSlot);
-	if (!vapi_first_change(st, id))
-	{
-		vapi_row_end(&frame);
-		st->row_no--;
-		return NULL;
-	}
-	if (!vapi_row_send(st, "DELETE", vapi_deparse_item_path(id), NULL, NIL,
-					   &resp))
-	{
-		vapi_row_end(&frame);
-		return NULL;
-	}
-	if (st->has_returning)
-	{
-		if (resp.status == 404)
-		{
-			/* the answer with the object was lost: nothing to return */
-			ExecStoreAllNullTuple(slot);
-		}
-		else
-			vapi_returning(st, slot, &resp);
-	}
-	vapi_row_end(&frame);
-	return slot;
+	return vapi_modify_row((VapiModifyState *) rinfo->ri_FdwState, CMD_DELETE,
+						   vapi_delete_request, slot, planSlot);
 }
 
 /*
@@ -1209,8 +1096,10 @@ enum VapiDirectPrivateIndex
 /* Executor state of a direct modification. */
 typedef struct VapiDirectState
 {
-	VapiModifyState m;			/* the same as a row-by-row write */
+	VapiModifyState m;			/* the same as a row-by-row write (first:
+								 * vapi_direct_request casts it back) */
 	List	   *exprs;			/* ExprStates: the id, then the values */
+	ExprContext *econtext;		/* where they are evaluated */
 	bool		done;
 } VapiDirectState;
 
@@ -1333,6 +1222,7 @@ vapiBeginDirectModify(ForeignScanState *node, int eflags)
 	st->target_attrs = (List *) list_nth(fsplan->fdw_private,
 										 VapiDirectTargetAttrs);
 	ds->exprs = ExecInitExprList(fsplan->fdw_exprs, (PlanState *) node);
+	ds->econtext = node->ss.ps.ps_ExprContext;
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 
@@ -1345,42 +1235,30 @@ vapiBeginDirectModify(ForeignScanState *node, int eflags)
 }
 
 /*
- * vapiIterateDirectModify
- *		Send the one PATCH or DELETE.  An id that does not exist (or is not
- *		a UUID, or NULL) changes nothing.  Returns no rows (there is no
- *		RETURNING); the row count goes to es_processed.
+ * vapi_direct_request
+ *		The request of a direct UPDATE or DELETE: the id and the values
+ *		the plan computes.  An id that is NULL or not a UUID names no phone
+ *		number: nothing to change.
  */
-TupleTableSlot *
-vapiIterateDirectModify(ForeignScanState *node)
+static VapiRowAction
+vapi_direct_request(VapiModifyState *st, TupleTableSlot *slot,
+					TupleTableSlot *planSlot, VapiRowRequest *req)
 {
-	VapiDirectState *ds = (VapiDirectState *) node->fdw_state;
-	VapiModifyState *st = &ds->m;
-	EState	   *estate = node->ss.ps.state;
-	ExprContext *econtext = node->ss.ps.ps_ExprContext;
-	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
-	VapiRowFrame frame;
-	ExprState  *idstate;
+	VapiDirectState *ds = (VapiDirectState *) st;
+	ExprState  *idstate = linitial(ds->exprs);
 	Datum		value;
 	bool		isnull;
 	char	   *id;
-	char	   *body = NULL;
-	VapiHttpResponse resp;
 	Oid			typout;
 	bool		isvarlena;
 
-	if (ds->done)
-		return ExecClearTuple(slot);
-	ds->done = true;
-
-	vapi_row_begin(st, &frame);
-	idstate = linitial(ds->exprs);
-	value = ExecEvalExpr(idstate, econtext, &isnull);
+	value = ExecEvalExpr(idstate, ds->econtext, &isnull);
 	if (isnull)
-		goto done;
+		return VAPI_ACTION_NONE;
 	getTypeOutputInfo(exprType((Node *) idstate->expr), &typout, &isvarlena);
 	id = OidOutputFunctionCall(typout, value);
 	if (!vapi_valid_id(id))
-		goto done;
+		return VAPI_ACTION_NONE;
 
 	if (st->operation == CMD_UPDATE)
 	{
@@ -1392,31 +1270,38 @@ vapiIterateDirectModify(ForeignScanState *node)
 		{
 			VapiColumn *col = &st->columns[i++];
 			ExprState  *es = lfirst(lc);
-			VapiBodyField *f = palloc(sizeof(VapiBodyField));
-			Datum		v = ExecEvalExpr(es, econtext, &isnull);
+			Datum		v = ExecEvalExpr(es, ds->econtext, &isnull);
 
-			if (strcmp(col->key, "name") == 0 && !isnull)
-			{
-				char	   *name = TextDatumGetCString(v);
-
-				vapi_check_name(name, strlen(name), col->attname);
-			}
-			f->path = col->path;
-			f->npath = col->npath;
-			f->json = isnull ? NULL :
-				vapi_json_value_text(v, col->typid, col->attname);
-			fields = lappend(fields, f);
+			/* the provider is not known: only the values are checked */
+			vapi_body_check_update_column(NULL, col, v, isnull);
+			fields = lappend(fields, vapi_body_column(col, v, isnull));
 		}
-		body = vapi_json_build_body(NULL, NIL, fields);
+		req->body = vapi_body_build(NULL, NIL, fields);
 	}
+	req->id = vapi_id_lower(id);
+	return VAPI_ACTION_SEND;
+}
 
-	if (vapi_row_send(st, st->operation == CMD_UPDATE ? "PATCH" : "DELETE",
-					  vapi_deparse_item_path(vapi_id_lower(id)), body, NIL,
-					  &resp))
-		estate->es_processed++;
+/*
+ * vapiIterateDirectModify
+ *		Send the one PATCH or DELETE (vapi_direct_request makes it).  An id
+ *		that does not exist (or is not a UUID, or NULL) changes nothing.
+ *		Returns no rows (there is no RETURNING); the row count goes to
+ *		es_processed.
+ */
+TupleTableSlot *
+vapiIterateDirectModify(ForeignScanState *node)
+{
+	VapiDirectState *ds = (VapiDirectState *) node->fdw_state;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
 
-done:
-	vapi_row_end(&frame);
+	if (ds->done)
+		return ExecClearTuple(slot);
+	ds->done = true;
+
+	if (vapi_modify_row(&ds->m, ds->m.operation, vapi_direct_request,
+						slot, NULL) != NULL)
+		node->ss.ps.state->es_processed++;
 	return ExecClearTuple(slot);
 }
 

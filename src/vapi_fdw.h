@@ -5,7 +5,8 @@
  *
  * The wrapper is split the way postgres_fdw is: option handling, request
  * building (deparse), the HTTP transport, the per-backend connection cache,
- * JSON handling, IMPORT FOREIGN SCHEMA, and the planner/executor callbacks.
+ * reading JSON answers, building request bodies, IMPORT FOREIGN SCHEMA, and
+ * the planner/executor callbacks.
  * Only http.c includes curl and only json.c includes json-c; everything
  * else talks to them through the opaque types declared here.
  *
@@ -393,7 +394,7 @@ extern void vapi_append_query_param(StringInfo buf, const char *name,
 									const char *value);
 
 /* ----------------------------------------------------------------
- * json.c: the only file that includes json-c.
+ * json.c: reading the API's answers; the only file that includes json-c.
  * ----------------------------------------------------------------
  */
 typedef struct VapiPage VapiPage;
@@ -425,6 +426,11 @@ extern void vapi_json_item_to_datums(VapiItem *item, VapiColumn *columns,
 extern char *vapi_json_error_message(const char *buf, size_t len);
 extern Jsonb *vapi_json_item_subset(VapiItem *item, List *keys);
 
+/* ----------------------------------------------------------------
+ * body.c: request bodies of writes, built with jsonb, and their checks.
+ * ----------------------------------------------------------------
+ */
+
 /* A field of a request body: a key path and its value as JSON text. */
 typedef struct VapiBodyField
 {
@@ -433,8 +439,24 @@ typedef struct VapiBodyField
 	const char *json;			/* NULL: JSON null */
 } VapiBodyField;
 
-extern char *vapi_json_value_text(Datum value, Oid typid, const char *colname);
-extern char *vapi_json_build_body(Jsonb *base, List *drop, List *fields);
+extern char *vapi_body_value(Datum value, Oid typid, const char *colname);
+extern char *vapi_body_build(Jsonb *base, List *drop, List *fields);
+extern VapiBodyField *vapi_body_field(char **path, int npath, const char *json);
+extern VapiBodyField *vapi_body_column(VapiColumn *col, Datum value,
+									   bool isnull);
+extern char *vapi_body_string(Jsonb *object, const char *key);
+extern Jsonb *vapi_body_attrs(VapiColumn *col, Datum value);
+extern void vapi_body_check_create_column(VapiColumn *col);
+extern const VapiProvider *vapi_body_provider(const char *provider_name,
+											  Jsonb *attrs,
+											  VapiColumn *columns,
+											  int ncolumns);
+extern void vapi_body_check_create(const char *body,
+								   const VapiProvider *provider,
+								   VapiColumn *columns, int ncolumns);
+extern void vapi_body_check_update_column(const VapiProvider *provider,
+										  VapiColumn *col, Datum value,
+										  bool isnull);
 
 /* ----------------------------------------------------------------
  * xact.c: what the current transaction has changed at Vapi.
