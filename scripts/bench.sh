@@ -19,10 +19,7 @@
 source "$(dirname "$0")/lib.sh"
 
 REPS=${1:-5}
-vapi_install_deps
-command -v curl >/dev/null || { apt-get update -qq; apt-get install -y -qq curl >/dev/null; }
-vapi_make_tmp
-vapi_build_install
+vapi_prepare curl
 vapi_start_mock --count 10000 --seed 1
 vapi_start_cluster "shared_buffers = 256MB" "work_mem = 64MB"
 mockctl="python3 $VAPI_ROOT/test/mockctl.py"

@@ -9,9 +9,7 @@
 
 source "$(dirname "$0")/lib.sh"
 
-vapi_install_deps
-vapi_make_tmp
-vapi_build_install
+vapi_prepare
 vapi_start_mock --count 2500 --seed 1
 vapi_start_cluster
 VAPI_DEMO_URL=$VAPI_MOCK_URL "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres <<'SQL'

@@ -12,9 +12,7 @@
 
 source "$(dirname "$0")/lib.sh"
 
-vapi_install_deps
-vapi_make_tmp
-vapi_build_install
+vapi_prepare
 
 if [ -n "${VAPI_API_KEY:-}" ]; then
 	url=${VAPI_URL:-https://api.vapi.ai}

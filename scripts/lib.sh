@@ -1,10 +1,10 @@
 # lib.sh - shared shell functions of the vapi_fdw scripts.
 #
-# Sourced by scripts/test.sh, scripts/demo.sh and scripts/bench.sh.  They
-# install what is missing (Debian packages), build and install the
-# extension, and start a throwaway PostgreSQL cluster and the local mock of
-# the Vapi API, which vapi_cleanup stops again (it is installed as an EXIT
-# trap, so it runs on failure too).
+# Sourced by every script in scripts/ but test-matrix.sh.  They install
+# what is missing (Debian packages), build and install the extension, and
+# start a throwaway PostgreSQL cluster and the local mock of the Vapi API,
+# which vapi_cleanup stops again (it is installed as an EXIT trap, so it
+# runs on failure too).
 
 set -euo pipefail
 
@@ -75,6 +75,26 @@ vapi_build_install() {
 	log "building vapi_fdw"
 	make -C "$VAPI_ROOT" -s WERROR=1 PG_CONFIG="$PG_CONFIG" >/dev/null
 	make -C "$VAPI_ROOT" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
+}
+
+# vapi_need_command COMMAND...: install the Debian package of the same name
+# for each command a script needs besides the deps, when it is not on PATH.
+vapi_need_command() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null || { apt-get update -qq; apt-get install -y -qq "$c" >/dev/null; }
+	done
+}
+
+# vapi_prepare [COMMAND...]: what every script does first: install the
+# missing deps (and the commands named, see vapi_need_command), make the
+# temporary folder with the cleanup trap, and build and install the
+# extension.
+vapi_prepare() {
+	vapi_install_deps
+	vapi_need_command "$@"
+	vapi_make_tmp
+	vapi_build_install
 }
 
 # vapi_free_port: print a free TCP port on the loopback interface.

@@ -17,9 +17,7 @@
 
 source "$(dirname "$0")/lib.sh"
 
-vapi_install_deps
-vapi_make_tmp
-vapi_build_install
+vapi_prepare
 vapi_start_mock --count 2500 --seed 1
 vapi_start_cluster "max_prepared_transactions = 2"
 

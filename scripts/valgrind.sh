@@ -16,10 +16,7 @@ source "$(dirname "$0")/lib.sh"
 
 tests=${*:-"setup options scan types import errors paging pushdown modify reliability hostile"}
 
-vapi_install_deps
-command -v valgrind >/dev/null || { apt-get update -qq; apt-get install -y -qq valgrind >/dev/null; }
-vapi_make_tmp
-vapi_build_install
+vapi_prepare valgrind
 vapi_start_mock --count 2500 --seed 1
 
 # the cluster, with the postmaster under memcheck
