@@ -127,13 +127,13 @@ vapi_make_tmp() {
 	trap 'exit 130' INT TERM
 }
 
-# vapi_start_cluster [extra postgres -c settings...]: initdb and start a
-# cluster as the postgres OS user on a free port, socket in $VAPI_TMP.
-# Exports PGHOST, PGPORT, PGUSER for psql and pg_regress.
-vapi_start_cluster() {
-	local port
-	port=$(vapi_free_port)
-	log "starting PostgreSQL $PG_MAJOR on port $port"
+# vapi_init_cluster PORT [SETTING...]: initdb a cluster in $VAPI_TMP/data
+# as the postgres OS user and configure it for PORT, with its socket in
+# $VAPI_TMP, no TCP listener and no fsync, plus the postgresql.conf lines
+# given.  Does not start it.
+vapi_init_cluster() {
+	local port=$1 s
+	shift
 	chown postgres "$VAPI_TMP"
 	if ! runuser -u postgres -- "$PG_BIN/initdb" -D "$VAPI_TMP/data" -U postgres \
 		--auth=trust --encoding=UTF8 --locale=C --no-sync >"$VAPI_TMP/initdb.log" 2>&1; then
@@ -145,17 +145,31 @@ vapi_start_cluster() {
 		echo "port = $port"
 		echo "unix_socket_directories = '$VAPI_TMP'"
 		echo "fsync = off"
-		echo "shared_buffers = 64MB"
-		echo "log_line_prefix = '%m [%p] '"
-		local s
 		for s in "$@"; do echo "$s"; done
 	} >> "$VAPI_TMP/data/postgresql.conf"
+}
+
+# vapi_cluster_started PORT: the cluster in $VAPI_TMP/data runs on PORT:
+# have vapi_cleanup stop it, and export PGHOST, PGPORT, PGUSER for psql and
+# pg_regress.
+vapi_cluster_started() {
+	VAPI_PG_STARTED=1
+	export PGHOST="$VAPI_TMP" PGPORT="$1" PGUSER=postgres
+}
+
+# vapi_start_cluster [extra postgresql.conf settings...]: initdb and start a
+# cluster as the postgres OS user on a free port, socket in $VAPI_TMP.
+# Exports PGHOST, PGPORT, PGUSER for psql and pg_regress.
+vapi_start_cluster() {
+	local port
+	port=$(vapi_free_port)
+	log "starting PostgreSQL $PG_MAJOR on port $port"
+	vapi_init_cluster "$port" "shared_buffers = 64MB" "log_line_prefix = '%m [%p] '" "$@"
 	if ! runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$VAPI_TMP/data" -l "$VAPI_TMP/server.log" -w start >/dev/null; then
 		cat "$VAPI_TMP/server.log" >&2
 		return 1
 	fi
-	VAPI_PG_STARTED=1
-	export PGHOST="$VAPI_TMP" PGPORT="$port" PGUSER=postgres
+	vapi_cluster_started "$port"
 }
 
 # vapi_start_mock [mock options...]: start the local Vapi mock on a free
