@@ -1,10 +1,10 @@
 # lib.sh - shared shell functions of the vapi_fdw scripts.
 #
 # Sourced by every script in scripts/ but test-matrix.sh.  They install
-# what is missing (Debian packages), build and install the extension, and
-# start a throwaway PostgreSQL cluster and the local mock of the Vapi API,
-# which vapi_cleanup stops again (it is installed as an EXIT trap, so it
-# runs on failure too).
+# what is missing (Debian packages), build and install the extension, start
+# a throwaway PostgreSQL cluster and the local mock of the Vapi API, which
+# vapi_cleanup stops again (it is installed as an EXIT trap, so it runs on
+# failure too), and create the foreign tables in the cluster.
 
 set -euo pipefail
 
@@ -185,4 +185,28 @@ vapi_start_mock() {
 	VAPI_BLACKHOLE_URL="https://127.0.0.1:$(cat "$VAPI_TMP/blackhole.port")"
 	export VAPI_MOCK_URL VAPI_MOCK_KEY VAPI_BLACKHOLE_URL
 	log "mock Vapi API at $VAPI_MOCK_URL"
+}
+
+# vapi_psql [psql options...]: psql on the cluster's postgres database (a
+# -d among the options picks another), without ~/.psqlrc, quiet, stopping
+# at the first error.
+vapi_psql() {
+	"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres "$@"
+}
+
+# vapi_setup_foreign_table [DB]: in database DB (default postgres), create
+# the extension, the server "vapi" for the API at $VAPI_SERVER_URL, the
+# current user's mapping with the key $VAPI_SERVER_KEY (both default to the
+# mock's), and import the foreign tables into public.  The URL and the key
+# reach psql through its environment (\getenv), never on a command line.
+vapi_setup_foreign_table() {
+	VAPI_SERVER_URL=${VAPI_SERVER_URL:-$VAPI_MOCK_URL} VAPI_SERVER_KEY=${VAPI_SERVER_KEY:-$VAPI_MOCK_KEY} \
+		vapi_psql -d "${1:-postgres}" <<'SQL'
+\getenv url VAPI_SERVER_URL
+\getenv key VAPI_SERVER_KEY
+CREATE EXTENSION vapi_fdw;
+CREATE SERVER vapi FOREIGN DATA WRAPPER vapi_fdw OPTIONS (url :'url');
+CREATE USER MAPPING FOR CURRENT_USER SERVER vapi OPTIONS (api_key :'key');
+IMPORT FOREIGN SCHEMA vapi FROM SERVER vapi INTO public;
+SQL
 }
