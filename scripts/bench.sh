@@ -77,7 +77,10 @@ for N in 10000 100000; do
 	log "organisation of $N numbers"
 	$mockctl reset --count "$N" --seed 1
 	pages=$(( (N + 999) / 1000 ))
-	vapi_psql -v n="$N" -v reps="$REPS" -v pages="$pages" -v url="$VAPI_MOCK_URL" -v key="$VAPI_MOCK_KEY" -v cols="$COLS" <<'SQL'
+	# the mock's URL and key come from the environment, not the command line
+	vapi_psql -v n="$N" -v reps="$REPS" -v pages="$pages" -v cols="$COLS" <<'SQL'
+\getenv url VAPI_MOCK_URL
+\getenv key VAPI_MOCK_KEY
 \o /dev/null
 DROP TABLE IF EXISTS heap_copy;
 CREATE TABLE heap_copy AS SELECT * FROM phone_numbers;
