@@ -19,20 +19,13 @@
 source "$(dirname "$0")/lib.sh"
 
 REPS=${1:-5}
-vapi_install_deps
-command -v curl >/dev/null || { apt-get update -qq; apt-get install -y -qq curl >/dev/null; }
-vapi_make_tmp
-vapi_build_install
+vapi_prepare curl
 vapi_start_mock --count 10000 --seed 1
 vapi_start_cluster "shared_buffers = 256MB" "work_mem = 64MB"
+vapi_setup_foreign_table
 mockctl="python3 $VAPI_ROOT/test/mockctl.py"
-PSQL=("$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres)
 
-"${PSQL[@]}" -v url="$VAPI_MOCK_URL" -v key="$VAPI_MOCK_KEY" <<'SQL'
-CREATE EXTENSION vapi_fdw;
-CREATE SERVER vapi FOREIGN DATA WRAPPER vapi_fdw OPTIONS (url :'url');
-CREATE USER MAPPING FOR CURRENT_USER SERVER vapi OPTIONS (api_key :'key');
-IMPORT FOREIGN SCHEMA vapi FROM SERVER vapi INTO public;
+vapi_psql <<'SQL'
 CREATE TABLE diy_raw (body text);
 CREATE TABLE results (label text, n int, rows bigint, best_ms numeric, ord serial);
 
@@ -84,7 +77,10 @@ for N in 10000 100000; do
 	log "organisation of $N numbers"
 	$mockctl reset --count "$N" --seed 1
 	pages=$(( (N + 999) / 1000 ))
-	"${PSQL[@]}" -v n="$N" -v reps="$REPS" -v pages="$pages" -v url="$VAPI_MOCK_URL" -v key="$VAPI_MOCK_KEY" -v cols="$COLS" <<'SQL'
+	# the mock's URL and key come from the environment, not the command line
+	vapi_psql -v n="$N" -v reps="$REPS" -v pages="$pages" -v cols="$COLS" <<'SQL'
+\getenv url VAPI_MOCK_URL
+\getenv key VAPI_MOCK_KEY
 \o /dev/null
 DROP TABLE IF EXISTS heap_copy;
 CREATE TABLE heap_copy AS SELECT * FROM phone_numbers;
@@ -108,18 +104,18 @@ done
 $mockctl reset --count 10000 --seed 1
 log "latency: 50 ms per request"
 $mockctl fault '[{"match":"GET /v2/phone-number","kind":"latency","ms":50,"times":0}]'
-"${PSQL[@]}" -v reps="$REPS" <<'SQL'
+vapi_psql -v reps="$REPS" <<'SQL'
 \o /dev/null
 SELECT bench('fdw with 50 ms latency: count(*)', 10000, 'SELECT count(*) FROM phone_numbers', :reps);
 SQL
 $mockctl faults-clear
 
 log "100 small queries in one session"
-"${PSQL[@]}" <<'SQL'
+vapi_psql <<'SQL'
 CREATE TABLE small_ids AS SELECT id FROM phone_numbers ORDER BY created_at LIMIT 50;
 SQL
 $mockctl clear
-"${PSQL[@]}" <<'SQL'
+vapi_psql <<'SQL'
 DO $$
 DECLARE
   t0 timestamptz := clock_timestamp();
@@ -141,7 +137,7 @@ small_conns=$($mockctl requests --conn | sed 's/^conn=\([0-9]*\) .*/\1/' | sort 
 
 log "peak memory of a 100,000-number scan"
 $mockctl reset --count 100000 --seed 1
-mem=$("${PSQL[@]}" -tA <<'SQL'
+mem=$(vapi_psql -tA <<'SQL'
 CREATE FUNCTION pg_temp.hwm() RETURNS int LANGUAGE sql AS $$ SELECT (regexp_match(pg_read_file('/proc/self/status'), 'VmHWM:\s+(\d+)'))[1]::int $$;
 SELECT pg_temp.hwm() AS idle \gset
 SELECT count(*) FROM (SELECT * FROM phone_numbers OFFSET 0) s \gset
@@ -151,7 +147,7 @@ SQL
 
 echo
 echo "vapi_fdw benchmark: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}'), best of $REPS"
-"${PSQL[@]}" <<'SQL'
+vapi_psql <<'SQL'
 \pset footer off
 SELECT label AS "query", to_char(n, 'FM999,999') AS numbers, best_ms AS "best ms",
        CASE WHEN rows > 1 AND label NOT LIKE '100 small%' AND label NOT LIKE '%latency%'

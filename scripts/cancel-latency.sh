@@ -9,17 +9,8 @@
 
 source "$(dirname "$0")/lib.sh"
 
-vapi_install_deps
-vapi_make_tmp
-vapi_build_install
+vapi_prepare
 vapi_start_mock --count 2500 --seed 1
 vapi_start_cluster
-VAPI_DEMO_URL=$VAPI_MOCK_URL "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres <<'SQL'
-\getenv url VAPI_DEMO_URL
-\getenv key VAPI_MOCK_KEY
-CREATE EXTENSION vapi_fdw;
-CREATE SERVER vapi FOREIGN DATA WRAPPER vapi_fdw OPTIONS (url :'url');
-CREATE USER MAPPING FOR CURRENT_USER SERVER vapi OPTIONS (api_key :'key');
-IMPORT FOREIGN SCHEMA vapi FROM SERVER vapi INTO public;
-SQL
+vapi_setup_foreign_table
 python3 "$VAPI_ROOT/test/cancel_latency.py" postgres "${1:-20}"

@@ -12,9 +12,7 @@
 
 source "$(dirname "$0")/lib.sh"
 
-vapi_install_deps
-vapi_make_tmp
-vapi_build_install
+vapi_prepare
 
 if [ -n "${VAPI_API_KEY:-}" ]; then
 	url=${VAPI_URL:-https://api.vapi.ai}
@@ -26,17 +24,10 @@ else
 	key=$VAPI_MOCK_KEY
 fi
 vapi_start_cluster
+# the key reaches psql through its environment, never a command line
+VAPI_SERVER_URL=$url VAPI_SERVER_KEY=$key vapi_setup_foreign_table
 
-psql=("$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres)
-
-# The key goes in through a psql variable, never on a command line.
-VAPI_DEMO_URL=$url VAPI_DEMO_KEY=$key "${psql[@]}" <<'SQL'
-\getenv url VAPI_DEMO_URL
-\getenv key VAPI_DEMO_KEY
-CREATE EXTENSION vapi_fdw;
-CREATE SERVER vapi FOREIGN DATA WRAPPER vapi_fdw OPTIONS (url :'url');
-CREATE USER MAPPING FOR CURRENT_USER SERVER vapi OPTIONS (api_key :'key');
-IMPORT FOREIGN SCHEMA vapi FROM SERVER vapi INTO public;
+vapi_psql <<'SQL'
 \echo
 \echo '-- How many numbers per provider?'
 \echo 'SELECT provider, count(*) FROM phone_numbers GROUP BY 1 ORDER BY 2 DESC;'

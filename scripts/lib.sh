@@ -1,10 +1,10 @@
 # lib.sh - shared shell functions of the vapi_fdw scripts.
 #
-# Sourced by scripts/test.sh, scripts/demo.sh and scripts/bench.sh.  They
-# install what is missing (Debian packages), build and install the
-# extension, and start a throwaway PostgreSQL cluster and the local mock of
-# the Vapi API, which vapi_cleanup stops again (it is installed as an EXIT
-# trap, so it runs on failure too).
+# Sourced by every script in scripts/ but test-matrix.sh.  They install
+# what is missing (Debian packages), build and install the extension, start
+# a throwaway PostgreSQL cluster and the local mock of the Vapi API, which
+# vapi_cleanup stops again (it is installed as an EXIT trap, so it runs on
+# failure too), and create the foreign tables in the cluster.
 
 set -euo pipefail
 
@@ -77,6 +77,26 @@ vapi_build_install() {
 	make -C "$VAPI_ROOT" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
 }
 
+# vapi_need_command COMMAND...: install the Debian package of the same name
+# for each command a script needs besides the deps, when it is not on PATH.
+vapi_need_command() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null || { apt-get update -qq; apt-get install -y -qq "$c" >/dev/null; }
+	done
+}
+
+# vapi_prepare [COMMAND...]: what every script does first: install the
+# missing deps (and the commands named, see vapi_need_command), make the
+# temporary folder with the cleanup trap, and build and install the
+# extension.
+vapi_prepare() {
+	vapi_install_deps
+	vapi_need_command "$@"
+	vapi_make_tmp
+	vapi_build_install
+}
+
 # vapi_free_port: print a free TCP port on the loopback interface.
 vapi_free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
@@ -107,13 +127,13 @@ vapi_make_tmp() {
 	trap 'exit 130' INT TERM
 }
 
-# vapi_start_cluster [extra postgres -c settings...]: initdb and start a
-# cluster as the postgres OS user on a free port, socket in $VAPI_TMP.
-# Exports PGHOST, PGPORT, PGUSER for psql and pg_regress.
-vapi_start_cluster() {
-	local port
-	port=$(vapi_free_port)
-	log "starting PostgreSQL $PG_MAJOR on port $port"
+# vapi_init_cluster PORT [SETTING...]: initdb a cluster in $VAPI_TMP/data
+# as the postgres OS user and configure it for PORT, with its socket in
+# $VAPI_TMP, no TCP listener and no fsync, plus the postgresql.conf lines
+# given.  Does not start it.
+vapi_init_cluster() {
+	local port=$1 s
+	shift
 	chown postgres "$VAPI_TMP"
 	if ! runuser -u postgres -- "$PG_BIN/initdb" -D "$VAPI_TMP/data" -U postgres \
 		--auth=trust --encoding=UTF8 --locale=C --no-sync >"$VAPI_TMP/initdb.log" 2>&1; then
@@ -125,17 +145,31 @@ vapi_start_cluster() {
 		echo "port = $port"
 		echo "unix_socket_directories = '$VAPI_TMP'"
 		echo "fsync = off"
-		echo "shared_buffers = 64MB"
-		echo "log_line_prefix = '%m [%p] '"
-		local s
 		for s in "$@"; do echo "$s"; done
 	} >> "$VAPI_TMP/data/postgresql.conf"
+}
+
+# vapi_cluster_started PORT: the cluster in $VAPI_TMP/data runs on PORT:
+# have vapi_cleanup stop it, and export PGHOST, PGPORT, PGUSER for psql and
+# pg_regress.
+vapi_cluster_started() {
+	VAPI_PG_STARTED=1
+	export PGHOST="$VAPI_TMP" PGPORT="$1" PGUSER=postgres
+}
+
+# vapi_start_cluster [extra postgresql.conf settings...]: initdb and start a
+# cluster as the postgres OS user on a free port, socket in $VAPI_TMP.
+# Exports PGHOST, PGPORT, PGUSER for psql and pg_regress.
+vapi_start_cluster() {
+	local port
+	port=$(vapi_free_port)
+	log "starting PostgreSQL $PG_MAJOR on port $port"
+	vapi_init_cluster "$port" "shared_buffers = 64MB" "log_line_prefix = '%m [%p] '" "$@"
 	if ! runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$VAPI_TMP/data" -l "$VAPI_TMP/server.log" -w start >/dev/null; then
 		cat "$VAPI_TMP/server.log" >&2
 		return 1
 	fi
-	VAPI_PG_STARTED=1
-	export PGHOST="$VAPI_TMP" PGPORT="$port" PGUSER=postgres
+	vapi_cluster_started "$port"
 }
 
 # vapi_start_mock [mock options...]: start the local Vapi mock on a free
@@ -151,4 +185,28 @@ vapi_start_mock() {
 	VAPI_BLACKHOLE_URL="https://127.0.0.1:$(cat "$VAPI_TMP/blackhole.port")"
 	export VAPI_MOCK_URL VAPI_MOCK_KEY VAPI_BLACKHOLE_URL
 	log "mock Vapi API at $VAPI_MOCK_URL"
+}
+
+# vapi_psql [psql options...]: psql on the cluster's postgres database (a
+# -d among the options picks another), without ~/.psqlrc, quiet, stopping
+# at the first error.
+vapi_psql() {
+	"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres "$@"
+}
+
+# vapi_setup_foreign_table [DB]: in database DB (default postgres), create
+# the extension, the server "vapi" for the API at $VAPI_SERVER_URL, the
+# current user's mapping with the key $VAPI_SERVER_KEY (both default to the
+# mock's), and import the foreign tables into public.  The URL and the key
+# reach psql through its environment (\getenv), never on a command line.
+vapi_setup_foreign_table() {
+	VAPI_SERVER_URL=${VAPI_SERVER_URL:-$VAPI_MOCK_URL} VAPI_SERVER_KEY=${VAPI_SERVER_KEY:-$VAPI_MOCK_KEY} \
+		vapi_psql -d "${1:-postgres}" <<'SQL'
+\getenv url VAPI_SERVER_URL
+\getenv key VAPI_SERVER_KEY
+CREATE EXTENSION vapi_fdw;
+CREATE SERVER vapi FOREIGN DATA WRAPPER vapi_fdw OPTIONS (url :'url');
+CREATE USER MAPPING FOR CURRENT_USER SERVER vapi OPTIONS (api_key :'key');
+IMPORT FOREIGN SCHEMA vapi FROM SERVER vapi INTO public;
+SQL
 }

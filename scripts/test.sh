@@ -6,8 +6,12 @@
 # mock of the Vapi API on loopback, runs the mock's own tests, the
 # pg_regress suite and the differential test (generated queries over the
 # foreign tables compared with local copies) against them, checks the
-# server log for crashed backends, and stops both at the end, on failure
-# too.  Safe to run again.
+# server log for crashed backends, that META.json carries the control
+# file's version and that no test file holds the API key, and stops both at
+# the end, on failure too.  Each of these stages passes or fails by its exit
+# status; any failed stage makes the script exit non-zero.  The closing line
+# "tests: N passed, M failed" counts the tests from the stages' outputs (at
+# least one failure per failed stage).  Safe to run again.
 #
 # Usage: scripts/test.sh            (as root on Debian)
 # Environment: PG_MAJOR (default 15) the PostgreSQL major to build and test
@@ -17,85 +21,139 @@
 
 source "$(dirname "$0")/lib.sh"
 
-vapi_install_deps
-vapi_make_tmp
-vapi_build_install
+vapi_prepare
 vapi_start_mock --count 2500 --seed 1
 vapi_start_cluster "max_prepared_transactions = 2"
 
 cd "$VAPI_ROOT"
+
+# Each stage's verdict is its command's exit status; the stages that
+# failed are listed here, and any of them fails the suite.
+failed_stages=""
+
+# stage NAME COMMAND...: run one stage of the suite, its output (stdout
+# and stderr) shown and kept in $VAPI_TMP/NAME.out; a non-zero exit status
+# marks it failed.
+stage() {
+	local name=$1 rc=0
+	shift
+	"$@" 2>&1 | tee "$VAPI_TMP/$name.out" || rc=$?
+	[ "$rc" = 0 ] || stage_failed "$name"
+}
+
+# stage_failed NAME: mark a stage failed.
+stage_failed() {
+	case " $failed_stages " in
+		*" $1 "*) ;;
+		*) failed_stages="$failed_stages $1" ;;
+	esac
+}
+
+# The closing line's numbers, added up stage by stage.
+passed=0
+failed=0
+
+# tally NAME PASSED FAILED: add a stage's counts, read from its output, to
+# the closing line; a failed stage counts at least one failure, whatever
+# its output says (it may have stopped before printing any count).
+tally() {
+	local name=$1 p=${2:-0} f=${3:-0}
+	case " $failed_stages " in
+		*" $name "*) [ "$f" != 0 ] || f=1 ;;
+	esac
+	passed=$((passed + p))
+	failed=$((failed + f))
+}
+
 log "running the mock's own tests"
-mock_status=0
-python3 test/test_mock.py 2>&1 | tee "$VAPI_TMP/mock-tests.out" || mock_status=$?
+stage mock-tests python3 test/test_mock.py
 
 log "running the regression suite"
 rm -rf results regression.diffs regression.out
-status=0
-make -s installcheck PG_CONFIG="$PG_CONFIG" 2>&1 | tee "$VAPI_TMP/installcheck.out" || status=$?
+stage installcheck make -s installcheck PG_CONFIG="$PG_CONFIG"
 if [ -f regression.diffs ]; then
 	echo "---- regression.diffs ----"
 	cat regression.diffs
-	status=1
+	stage_failed installcheck
 fi
 
 # The differential test: thousands of generated queries over the foreign
 # tables and over local copies of them must give the same answers, also
 # under injected faults and while numbers are created and deleted.
 log "running the differential test"
-diff_status=0
-/usr/bin/python3 test/difftest.py --seed 1 --queries "${VAPI_DIFFTEST_QUERIES:-3000}" --faults --churn \
-	2>&1 | tee "$VAPI_TMP/difftest.out" || diff_status=$?
-diff_passed=$(sed -n 's/^difftest: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$VAPI_TMP/difftest.out")
-diff_failed=$(sed -n 's/^difftest: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$VAPI_TMP/difftest.out")
-if [ -z "$diff_passed" ]; then
-	diff_passed=0
-	diff_failed=1
-fi
-[ "$diff_status" = 0 ] || { status=1; [ "$diff_failed" != 0 ] || diff_failed=1; }
+stage difftest /usr/bin/python3 test/difftest.py --seed 1 --queries "${VAPI_DIFFTEST_QUERIES:-3000}" \
+	--faults --churn
 
-# No shape tried may end a backend abnormally.
-crash_failed=0
-if grep -E "terminated by signal|was terminated by exception|PANIC:|server process .* exited with exit code [^0]" \
-	"$VAPI_TMP/server.log" >/dev/null 2>&1; then
-	echo "---- the server log shows a backend that ended abnormally ----"
-	grep -E "terminated by signal|was terminated by exception|PANIC:|exited with exit code" "$VAPI_TMP/server.log"
-	status=1
-	crash_failed=1
-fi
+# no_crashes: no shape tried may end a backend abnormally; fails when the
+# server log shows one (or cannot be read).
+no_crashes() {
+	local rc=0
+	grep -E "terminated by signal|was terminated by exception|PANIC:|server process .* exited with exit code [^0]" \
+		"$VAPI_TMP/server.log" >/dev/null 2>&1 || rc=$?
+	case $rc in
+		1) return 0 ;;
+		0)
+			echo "---- the server log shows a backend that ended abnormally ----"
+			grep -E "terminated by signal|was terminated by exception|PANIC:|exited with exit code" "$VAPI_TMP/server.log"
+			return 1
+			;;
+		*)
+			echo "cannot read the server log $VAPI_TMP/server.log"
+			return 1
+			;;
+	esac
+}
+stage crash-check no_crashes
 
-# The PGXN META.json must carry the control file's version (as semver).
-version_failed=0
-ctl_version=$(sed -n "s/^default_version = '\(.*\)'/\1/p" vapi_fdw.control)
-want_version=$ctl_version
-if [[ $want_version =~ ^[0-9]+\.[0-9]+$ ]]; then
-	want_version="$want_version.0"
-fi
-meta_versions=$(python3 -c 'import json; d = json.load(open("META.json")); print(d["version"], d["provides"]["vapi_fdw"]["version"])')
-if [ "$meta_versions" != "$want_version $want_version" ]; then
-	echo "META.json gives version(s) $meta_versions; the control file's is $ctl_version ($want_version)"
-	status=1
-	version_failed=1
-fi
+# meta_version_matches: the PGXN META.json must carry the control file's
+# version (as semver).
+meta_version_matches() {
+	local ctl_version want_version meta_versions
+	ctl_version=$(sed -n "s/^default_version = '\(.*\)'/\1/p" vapi_fdw.control)
+	want_version=$ctl_version
+	if [[ $want_version =~ ^[0-9]+\.[0-9]+$ ]]; then
+		want_version="$want_version.0"
+	fi
+	meta_versions=$(python3 -c 'import json; d = json.load(open("META.json")); print(d["version"], d["provides"]["vapi_fdw"]["version"])') || return 1
+	if [ "$meta_versions" != "$want_version $want_version" ]; then
+		echo "META.json gives version(s) $meta_versions; the control file's is $ctl_version ($want_version)"
+		return 1
+	fi
+}
+stage version-check meta_version_matches
 
-# No test input or expected output may hold the key.
-key_failed=0
-if grep -rlF "$VAPI_MOCK_KEY" sql expected >/dev/null 2>&1; then
-	echo "the API key appears in:" $(grep -rlF "$VAPI_MOCK_KEY" sql expected)
-	status=1
-	key_failed=1
-fi
+# no_key_in_tests: no test input or expected output may hold the key;
+# fails when one does (or they cannot be read).
+no_key_in_tests() {
+	local rc=0
+	grep -rlF "$VAPI_MOCK_KEY" sql expected >/dev/null 2>&1 || rc=$?
+	case $rc in
+		1) return 0 ;;
+		0)
+			echo "the API key appears in:" $(grep -rlF "$VAPI_MOCK_KEY" sql expected)
+			return 1
+			;;
+		*)
+			echo "cannot search sql/ and expected/ for the API key"
+			return 1
+			;;
+	esac
+}
+stage key-check no_key_in_tests
 
-# A closing line any CI reader understands: regression and mock tests.
+# A closing line any CI reader understands, counted from the outputs: the
+# regression tests, the mock's tests and the differential queries passed;
+# those failed, plus one per failed check.
 # pg_regress prints "test x ... ok" up to PostgreSQL 15 and TAP from 16 on
-passed=$(grep -cE '^(test .* ok |ok [0-9]+ )' "$VAPI_TMP/installcheck.out" || true)
-failed=$(grep -cE 'FAILED|^not ok' "$VAPI_TMP/installcheck.out" || true)
-failed=$((failed + key_failed + crash_failed + version_failed))
+tally installcheck "$(grep -cE '^(test .* ok |ok [0-9]+ )' "$VAPI_TMP/installcheck.out" || true)" \
+	"$(grep -cE 'FAILED|^not ok' "$VAPI_TMP/installcheck.out" || true)"
 mock_run=$(sed -n 's/^Ran \([0-9]*\) tests\{0,1\}.*/\1/p' "$VAPI_TMP/mock-tests.out")
 mock_failed=$(sed -n 's/^FAILED (\(failures\|errors\)=\([0-9]*\).*/\2/p' "$VAPI_TMP/mock-tests.out")
-mock_failed=${mock_failed:-0}
-[ "$mock_status" = 0 ] || { status=1; [ "$mock_failed" != 0 ] || mock_failed=1; }
-[ "$failed" = 0 ] || status=1
-# a suite that stopped early (pg_regress error) counts as a failure
-[ "$status" = 0 ] || [ "$((failed + mock_failed))" != 0 ] || failed=1
-echo "tests: $((passed + ${mock_run:-0} - mock_failed + diff_passed)) passed, $((failed + mock_failed + diff_failed)) failed"
-exit $status
+tally mock-tests "$(( ${mock_run:-0} - ${mock_failed:-0} ))" "${mock_failed:-0}"
+tally difftest "$(sed -n 's/^difftest: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$VAPI_TMP/difftest.out")" \
+	"$(sed -n 's/^difftest: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$VAPI_TMP/difftest.out")"
+tally crash-check 0 0
+tally version-check 0 0
+tally key-check 0 0
+echo "tests: $passed passed, $failed failed"
+[ -z "$failed_stages" ] || exit 1

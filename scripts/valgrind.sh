@@ -16,28 +16,20 @@ source "$(dirname "$0")/lib.sh"
 
 tests=${*:-"setup options scan types import errors paging pushdown modify reliability hostile"}
 
-vapi_install_deps
-command -v valgrind >/dev/null || { apt-get update -qq; apt-get install -y -qq valgrind >/dev/null; }
-vapi_make_tmp
-vapi_build_install
+vapi_prepare valgrind
 vapi_start_mock --count 2500 --seed 1
 
 # the cluster, with the postmaster under memcheck
 port=$(vapi_free_port)
-chown postgres "$VAPI_TMP"
-runuser -u postgres -- "$PG_BIN/initdb" -D "$VAPI_TMP/data" -U postgres --auth=trust \
-	--encoding=UTF8 --locale=C --no-sync >"$VAPI_TMP/initdb.log" 2>&1
+vapi_init_cluster "$port" "max_connections = 40"
 mkdir -p "$VAPI_TMP/vg"
 chown postgres "$VAPI_TMP/vg"
 log "starting PostgreSQL under valgrind on port $port (slow)"
 runuser -u postgres -- valgrind --quiet --trace-children=yes --leak-check=full \
 	--show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite \
 	--num-callers=40 --log-file="$VAPI_TMP/vg/%p.log" \
-	"$PG_BIN/postgres" -D "$VAPI_TMP/data" -p "$port" -k "$VAPI_TMP" \
-	-c listen_addresses= -c fsync=off -c max_connections=40 \
-	>"$VAPI_TMP/server.log" 2>&1 &
-VAPI_PG_STARTED=1
-export PGHOST="$VAPI_TMP" PGPORT="$port" PGUSER=postgres
+	"$PG_BIN/postgres" -D "$VAPI_TMP/data" >"$VAPI_TMP/server.log" 2>&1 &
+vapi_cluster_started "$port"
 for i in $(seq 1 120); do
 	"$PG_BIN/pg_isready" -q && break
 	sleep 1
