@@ -23,9 +23,14 @@
 #include "access/htup_details.h"
 #include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
+#include "executor/executor.h"
+#include "nodes/execnodes.h"
+#include "nodes/plannodes.h"
+#include "parser/parsetree.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/json.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -57,6 +62,7 @@ static VapiRequestOutcome last_outcome = VAPI_OUTCOME_NONE;
 
 static void vapi_inval_callback(Datum arg, int cacheid, uint32 hashvalue);
 static void vapi_check_user_mapping(ForeignServer *server, Oid userid);
+static bool vapi_has_own_user_mapping(Oid userid, Oid serverid);
 static const char *vapi_reason_phrase(long status);
 static void vapi_raise_outcome(VapiConn *conn, List *redact, int flags,
 							   VapiHttpResponse *resp);
@@ -129,7 +135,7 @@ vapi_check_user_mapping(ForeignServer *server, Oid userid)
  *		Does the role have a user mapping of its own for the server (not
  *		only a PUBLIC one)?
  */
-bool
+static bool
 vapi_has_own_user_mapping(Oid userid, Oid serverid)
 {
 	HeapTuple	tp;
@@ -141,6 +147,67 @@ vapi_has_own_user_mapping(Oid userid, Oid serverid)
 		return false;
 	ReleaseSysCache(tp);
 	return true;
+}
+
+/*
+ * vapi_scan_userid
+ *		The role whose user mapping a ForeignScan uses: the view owner's
+ *		for a scan through a view, else the current user's.
+ */
+Oid
+vapi_scan_userid(ForeignScan *fsplan, EState *estate)
+{
+#if PG_VERSION_NUM >= 160000
+	return OidIsValid(fsplan->checkAsUser) ? fsplan->checkAsUser : GetUserId();
+#else
+	RangeTblEntry *rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
+
+	return OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+#endif
+}
+
+/*
+ * vapi_modify_userid
+ *		The role whose user mapping a write uses: the view owner's for a
+ *		write through a view, else the current user's.  A partition that
+ *		rows are routed to has no range table entry of its own: its root's
+ *		counts.
+ */
+Oid
+vapi_modify_userid(ResultRelInfo *rinfo, EState *estate)
+{
+#if PG_VERSION_NUM >= 160000
+	return ExecGetResultRelCheckAsUser(rinfo, estate);
+#else
+	Index		rti = rinfo->ri_RangeTableIndex;
+	RangeTblEntry *rte;
+
+	if (rti == 0 && rinfo->ri_RootResultRelInfo != NULL)
+		rti = rinfo->ri_RootResultRelInfo->ri_RangeTableIndex;
+	rte = exec_rt_fetch(rti, estate);
+	return OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+#endif
+}
+
+/*
+ * vapi_write_connection
+ *		The connection a write uses.  Writing needs a user mapping of one's
+ *		own (a superuser excepted): a PUBLIC mapping only reads.
+ */
+VapiConn *
+vapi_write_connection(ForeignServer *server, Oid userid, const char *relname)
+{
+	if (!superuser_arg(userid) &&
+		!vapi_has_own_user_mapping(userid, server->serverid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("writing to foreign table \"%s\" needs a user mapping of your own",
+						relname),
+				 errdetail("Only a PUBLIC user mapping exists for role \"%s\" on server \"%s\".",
+						   GetUserNameFromId(userid, false), server->servername),
+				 errhint("Create one with: CREATE USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (api_key '...');",
+						 quote_identifier(server->servername))));
+	return vapi_get_connection(server, userid);
 }
 
 /*

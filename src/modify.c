@@ -124,8 +124,6 @@ typedef VapiRowAction (*VapiRowBuilder) (VapiModifyState *st,
 									   VapiRowRequest *req);
 
 static void vapi_row_error_callback(void *arg);
-static VapiConn *vapi_write_connection(ForeignServer *server, Oid userid,
-									   const char *relname);
 static VapiModifyState *vapi_modify_begin(EState *estate, ResultRelInfo *rinfo,
 										  CmdType operation,
 										  List *target_attrs,
@@ -247,50 +245,6 @@ vapiPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 
 	return list_make2(target_attrs,
 					  makeInteger(plan->returningLists != NIL ? 1 : 0));
-}
-
-/*
- * vapi_write_connection
- *		The connection a write uses.  Writing needs a user mapping of one's
- *		own (a superuser excepted): a PUBLIC mapping only reads.
- */
-static VapiConn *
-vapi_write_connection(ForeignServer *server, Oid userid, const char *relname)
-{
-	if (!superuser_arg(userid) &&
-		!vapi_has_own_user_mapping(userid, server->serverid))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("writing to foreign table \"%s\" needs a user mapping of your own",
-						relname),
-				 errdetail("Only a PUBLIC user mapping exists for role \"%s\" on server \"%s\".",
-						   GetUserNameFromId(userid, false), server->servername),
-				 errhint("Create one with: CREATE USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (api_key '...');",
-						 quote_identifier(server->servername))));
-	return vapi_get_connection(server, userid);
-}
-
-/*
- * vapi_modify_userid
- *		The role whose user mapping a write uses: the view owner's for a
- *		write through a view, else the current user's.  A partition that
- *		rows are routed to has no range table entry of its own: its root's
- *		counts.
- */
-static Oid
-vapi_modify_userid(ResultRelInfo *rinfo, EState *estate)
-{
-#if PG_VERSION_NUM >= 160000
-	return ExecGetResultRelCheckAsUser(rinfo, estate);
-#else
-	Index		rti = rinfo->ri_RangeTableIndex;
-	RangeTblEntry *rte;
-
-	if (rti == 0 && rinfo->ri_RootResultRelInfo != NULL)
-		rti = rinfo->ri_RootResultRelInfo->ri_RangeTableIndex;
-	rte = exec_rt_fetch(rti, estate);
-	return OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
-#endif
 }
 
 /*

@@ -819,23 +819,6 @@ vapi_scan_plan_decode(List *fdw_private, VapiScanPlan *plan)
  */
 
 /*
- * vapi_scan_userid
- *		The role whose user mapping a ForeignScan uses: the view owner's
- *		for a scan through a view, else the current user's.
- */
-Oid
-vapi_scan_userid(ForeignScan *fsplan, EState *estate)
-{
-#if PG_VERSION_NUM >= 160000
-	return OidIsValid(fsplan->checkAsUser) ? fsplan->checkAsUser : GetUserId();
-#else
-	RangeTblEntry *rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
-
-	return OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
-#endif
-}
-
-/*
  * vapiBeginForeignScan
  *		Set up a scan from its plan.  Nothing is sent until the first row
  *		is asked for, and plain EXPLAIN needs no connection.

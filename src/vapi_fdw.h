@@ -214,7 +214,13 @@ typedef enum VapiRequestOutcome
 extern VapiRequestOutcome vapi_last_request_outcome(void);
 
 extern VapiConn *vapi_get_connection(ForeignServer *server, Oid userid);
-extern bool vapi_has_own_user_mapping(Oid userid, Oid serverid);
+struct ForeignScan;
+struct ResultRelInfo;
+struct EState;
+extern Oid	vapi_scan_userid(struct ForeignScan *fsplan, struct EState *estate);
+extern Oid	vapi_modify_userid(struct ResultRelInfo *rinfo, struct EState *estate);
+extern VapiConn *vapi_write_connection(ForeignServer *server, Oid userid,
+									   const char *relname);
 extern const VapiServerOptions *vapi_connection_options(VapiConn *conn);
 
 /* What a deployment of the API may lack (found at run time). */
@@ -536,7 +542,6 @@ extern void vapiExplainForeignModify(struct ModifyTableState *mtstate,
  */
 struct ForeignScan;
 struct ForeignScanState;
-extern Oid	vapi_scan_userid(struct ForeignScan *fsplan, struct EState *estate);
 extern List *vapi_scan_plan_encode(const VapiScanPlan *plan);
 extern void vapi_scan_plan_decode(List *fdw_private, VapiScanPlan *plan);
 extern bool vapi_is_own_scan(struct ForeignScanState *node);
