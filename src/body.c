@@ -26,6 +26,7 @@
 #include "utils/lsyscache.h"
 
 #include "vapi_fdw.h"
+static char *vapi_body_value(Datum value, Oid typid, const char *colname);
 
 /*
  * vapi_body_value
@@ -34,7 +35,7 @@
  *		string of its text form.  A number JSON cannot hold (NaN, Infinity)
  *		is an error naming the column.
  */
-char *
+static char *
 vapi_body_value(Datum value, Oid typid, const char *colname)
 {
 	Oid			typout;

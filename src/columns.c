@@ -24,6 +24,8 @@
 #include "vapi_fdw.h"
 
 static char *vapi_camel_case(const char *name);
+static VapiColumn *vapi_column_for_key(VapiColumn *columns, int ncolumns,
+									   const char *key);
 
 /*
  * vapi_camel_case
@@ -184,7 +186,7 @@ vapi_find_key_attno(Relation rel, const char *key)
  * vapi_column_for_key
  *		The column reading exactly this key, or NULL.
  */
-VapiColumn *
+static VapiColumn *
 vapi_column_for_key(VapiColumn *columns, int ncolumns, const char *key)
 {
 	int			i;

@@ -69,10 +69,12 @@ static void vapi_raise_outcome(VapiConn *conn, List *redact, int flags,
 static void vapi_request_context(void *arg);
 static char *vapi_remote_message(VapiConn *conn, const VapiHttpResponse *resp,
 								 List *redact);
+static char *vapi_redact(VapiConn *conn, const char *text);
 static void vapi_translate_outcome(VapiConn *conn, const char *method,
 								   const char *path_and_query, List *redact,
 								   int flags, VapiHttpResponse *resp,
 								   VapiStats *stats);
+static char *vapi_redact_values(const char *text, List *values);
 
 /*
  * vapi_inval_callback
@@ -451,7 +453,7 @@ vapi_redact_one(const char *text, const char *secret)
  *		A copy of "text" with every occurrence of the API key replaced, so
  *		that remote text echoing the key never reaches a message.
  */
-char *
+static char *
 vapi_redact(VapiConn *conn, const char *text)
 {
 	if (text == NULL)
@@ -464,7 +466,7 @@ vapi_redact(VapiConn *conn, const char *text)
  *		A copy of "text" with every occurrence of each of "values" (strings
  *		of at least 4 bytes) replaced.
  */
-char *
+static char *
 vapi_redact_values(const char *text, List *values)
 {
 	ListCell   *lc;

@@ -59,17 +59,12 @@ static bool vapi_is_btree_op(Oid opno, Oid type, int *strategy);
 static bool vapi_is_id_equality(Oid opno, Oid inputcollid,
 								const VapiRelColumns *cols);
 static char *vapi_like_fragment(const char *pattern);
+static void vapi_append_query_param(StringInfo buf, const char *name,
+									const char *value);
 static bool vapi_exact_time_typmod(int32 typmod);
-
-/*
- * vapi_time_param_name
- *		The query parameter of a field and comparison.
- */
-const char *
-vapi_time_param_name(int field, int op)
-{
-	return vapi_time_params[field][op];
-}
+static int64 vapi_ms_ceil(int64 ts);
+static bool vapi_is_runtime_value(PlannerInfo *root, RelOptInfo *baserel,
+								  Expr *expr, bool allow_outer);
 
 /*
  * vapi_exact_time_typmod
@@ -171,7 +166,7 @@ vapi_is_column(Expr *e, RelOptInfo *baserel, AttrNumber attno)
  *		volatile, no subplan.  With "allow_outer", columns of other
  *		relations are allowed (they become parameters of a nested loop).
  */
-bool
+static bool
 vapi_is_runtime_value(PlannerInfo *root, RelOptInfo *baserel, Expr *expr,
 					  bool allow_outer)
 {
@@ -419,7 +414,7 @@ vapi_classify_qual(PlannerInfo *root, RelOptInfo *baserel,
  *		placeholder for a value known only at run time, "$(...)", is shown
  *		as it is; it is never sent.
  */
-void
+static void
 vapi_append_query_param(StringInfo buf, const char *name, const char *value)
 {
 	static const char hex[] = "0123456789ABCDEF";
@@ -574,7 +569,7 @@ vapi_ms_floor(int64 ts)
  * vapi_ms_ceil
  *		The first millisecond boundary at or after "ts".
  */
-int64
+static int64
 vapi_ms_ceil(int64 ts)
 {
 	int64		f = vapi_ms_floor(ts);

@@ -20,6 +20,7 @@
 #include "mb/pg_wchar.h"
 
 #include "vapi_fdw.h"
+static bool vapi_field_known(const char *key);
 
 /* Longest name the API accepts, in characters. */
 #define VAPI_MAX_NAME_CHARS		40
@@ -151,7 +152,7 @@ vapi_provider_takes(const VapiProvider *provider, const char *key)
  * vapi_field_known
  *		Is "key" a field vapi_fdw knows (of any provider)?
  */
-bool
+static bool
 vapi_field_known(const char *key)
 {
 	int			i;

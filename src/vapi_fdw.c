@@ -55,6 +55,7 @@
 #include "utils/timestamp.h"
 
 #include "vapi_fdw.h"
+static List *vapi_scan_plan_encode(const VapiScanPlan *plan);
 
 PG_MODULE_MAGIC;
 
@@ -749,7 +750,7 @@ vapiGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
  *		nodes only, as a plan must be).  vapi_scan_plan_decode reads it
  *		back; nothing else knows the list's layout.
  */
-List *
+static List *
 vapi_scan_plan_encode(const VapiScanPlan *plan)
 {
 	List	   *quals = NIL;

@@ -250,8 +250,6 @@ extern void vapi_request_finish(VapiConn *conn, VapiHttp *http,
 extern void vapi_raise_response(VapiConn *conn, const char *method,
 								const char *path_and_query, List *redact,
 								int flags, VapiHttpResponse *resp);
-extern char *vapi_redact(VapiConn *conn, const char *text);
-extern char *vapi_redact_values(const char *text, List *values);
 
 /* ----------------------------------------------------------------
  * option.c
@@ -272,8 +270,6 @@ extern bool vapi_column_reads_attrs(FormData_pg_attribute *att,
 extern VapiColumn *vapi_build_columns(Relation rel, List *retrieved_attrs,
 									  int *ncolumns);
 extern AttrNumber vapi_find_key_attno(Relation rel, const char *key);
-extern VapiColumn *vapi_column_for_key(VapiColumn *columns, int ncolumns,
-									   const char *key);
 extern VapiColumn *vapi_column_for_attno(VapiColumn *columns, int ncolumns,
 										 AttrNumber attno);
 extern const char *vapi_column_label(VapiColumn *columns, int ncolumns,
@@ -293,7 +289,6 @@ typedef struct VapiProvider
 extern const VapiProvider *vapi_provider_find(const char *name);
 extern const char *vapi_provider_names(void);
 extern bool vapi_provider_takes(const VapiProvider *provider, const char *key);
-extern bool vapi_field_known(const char *key);
 extern bool vapi_field_common(const char *key);
 extern bool vapi_field_assigned(const char *key);
 extern List *vapi_field_assigned_list(void);
@@ -385,19 +380,13 @@ extern char *vapi_datum_id(Datum value, Oid type);
 extern bool vapi_classify_qual(PlannerInfo *root, RelOptInfo *baserel,
 							   const VapiRelColumns *cols, Expr *clause,
 							   bool allow_outer, VapiQual *q);
-extern bool vapi_is_runtime_value(PlannerInfo *root, RelOptInfo *baserel,
-								  Expr *expr, bool allow_outer);
 extern char *vapi_deparse_list_request(const VapiListRequest *req);
 extern char *vapi_deparse_item_path(const char *id);
 extern char *vapi_format_timestamp(int64 ts, bool round_up);
 extern bool vapi_parse_timestamp(const char *s, int64 *usecs);
 extern int64 vapi_ms_floor(int64 ts);
-extern int64 vapi_ms_ceil(int64 ts);
 extern bool vapi_valid_id(const char *id);
 extern char *vapi_id_lower(const char *id);
-extern const char *vapi_time_param_name(int field, int op);
-extern void vapi_append_query_param(StringInfo buf, const char *name,
-									const char *value);
 
 /* ----------------------------------------------------------------
  * json.c: reading the API's answers; the only file that includes json-c.
@@ -445,7 +434,6 @@ typedef struct VapiBodyField
 	const char *json;			/* NULL: JSON null */
 } VapiBodyField;
 
-extern char *vapi_body_value(Datum value, Oid typid, const char *colname);
 extern char *vapi_body_build(Jsonb *base, List *drop, List *fields);
 extern VapiBodyField *vapi_body_field(char **path, int npath, const char *json);
 extern VapiBodyField *vapi_body_column(VapiColumn *col, Datum value,
@@ -542,7 +530,6 @@ extern void vapiExplainForeignModify(struct ModifyTableState *mtstate,
  */
 struct ForeignScan;
 struct ForeignScanState;
-extern List *vapi_scan_plan_encode(const VapiScanPlan *plan);
 extern void vapi_scan_plan_decode(List *fdw_private, VapiScanPlan *plan);
 extern bool vapi_is_own_scan(struct ForeignScanState *node);
 
