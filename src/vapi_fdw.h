@@ -3,12 +3,16 @@
  * vapi_fdw.h
  *		  Shared definitions for the Vapi phone-number foreign data wrapper.
  *
- * The wrapper is split the way postgres_fdw is: option handling, request
- * building (deparse), the HTTP transport, the per-backend connection cache,
- * reading JSON answers, building request bodies, IMPORT FOREIGN SCHEMA, and
- * the planner/executor callbacks.
- * Only http.c includes curl and only json.c includes json-c; everything
- * else talks to them through the opaque types declared here.
+ * One file per concern, the way postgres_fdw is split: vapi_fdw.c (the
+ * handler, planning, EXPLAIN), scan.c (the scan engine), modify.c (writes),
+ * deparse.c (WHERE clauses to query parameters, the API's timestamps),
+ * json.c (answers to Datums), body.c (Datums to request bodies), rules.c
+ * (the phone-number contract: providers, fields, secrets), columns.c (the
+ * column map), connection.c (connections, user mappings, HTTP outcomes to
+ * ERRORs), http.c (the transport), option.c, import.c and xact.c (what a
+ * transaction changed at Vapi).  Only http.c includes curl and only json.c
+ * includes json-c; everything else talks to them through the opaque types
+ * declared here.
  *
  * src/vapi_fdw.h
  *
