@@ -890,10 +890,10 @@ vapi_time_value(Datum value, Oid type, int64 *ts)
  *		The phone-number id a value of type "type" (uuid, text, varchar)
  *		names, lower-cased as the API writes ids (it finds either case), or
  *		NULL if it is not a UUID: no phone number has it, and it never
- *		reaches a URL.
+ *		reaches a URL.  "text", if given, gets the value as text.
  */
 char *
-vapi_datum_id(Datum value, Oid type)
+vapi_datum_id(Datum value, Oid type, char **text)
 {
 	Oid			typout;
 	bool		isvarlena;
@@ -901,5 +901,7 @@ vapi_datum_id(Datum value, Oid type)
 
 	getTypeOutputInfo(type, &typout, &isvarlena);
 	id = OidOutputFunctionCall(typout, value);
+	if (text != NULL)
+		*text = id;
 	return vapi_valid_id(id) ? vapi_id_lower(id) : NULL;
 }

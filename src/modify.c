@@ -51,14 +51,6 @@
 
 #include "vapi_fdw.h"
 
-/*
- * Indexes of the fdw_private list of a ModifyTable's foreign part.
- */
-enum VapiModifyPrivateIndex
-{
-	VapiModifyTargetAttrs,		/* Integer list: columns UPDATE sets */
-	VapiModifyHasReturning		/* Integer: 1 with RETURNING */
-};
 
 /* How far the row being written has got. */
 typedef enum VapiRowPhase
@@ -127,6 +119,11 @@ static VapiModifyState *vapi_modify_begin(EState *estate, ResultRelInfo *rinfo,
 										  CmdType operation,
 										  List *target_attrs,
 										  bool has_returning, int eflags);
+static List *vapi_modify_plan_encode(List *target_attrs, bool has_returning);
+static void vapi_modify_plan_decode(List *fdw_private, List **target_attrs,
+									bool *has_returning);
+static List *vapi_direct_plan_encode(List *target_attrs);
+static List *vapi_direct_plan_decode(List *fdw_private);
 static TupleTableSlot *vapi_modify_row(VapiModifyState *st, CmdType operation,
 									   VapiRowBuilder build,
 									   TupleTableSlot *slot,
@@ -242,8 +239,52 @@ vapiPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 		table_close(rel, NoLock);
 	}
 
-	return list_make2(target_attrs,
-					  makeInteger(plan->returningLists != NIL ? 1 : 0));
+	return vapi_modify_plan_encode(target_attrs, plan->returningLists != NIL);
+}
+
+/*
+ * vapi_modify_plan_encode
+ *		The fdw_private of a ModifyTable's foreign part: the columns an
+ *		UPDATE sets, and whether there is a RETURNING list.  Only
+ *		vapi_modify_plan_decode reads it.
+ */
+static List *
+vapi_modify_plan_encode(List *target_attrs, bool has_returning)
+{
+	return list_make2(target_attrs, makeInteger(has_returning ? 1 : 0));
+}
+
+/*
+ * vapi_modify_plan_decode
+ *		Read back what vapi_modify_plan_encode wrote.
+ */
+static void
+vapi_modify_plan_decode(List *fdw_private, List **target_attrs,
+						bool *has_returning)
+{
+	*target_attrs = (List *) linitial(fdw_private);
+	*has_returning = intVal(lsecond(fdw_private)) != 0;
+}
+
+/*
+ * vapi_direct_plan_encode
+ *		The fdw_private of a directly modifying ForeignScan: the columns an
+ *		UPDATE sets.  Only vapi_direct_plan_decode reads it.
+ */
+static List *
+vapi_direct_plan_encode(List *target_attrs)
+{
+	return list_make1(target_attrs);
+}
+
+/*
+ * vapi_direct_plan_decode
+ *		Read back what vapi_direct_plan_encode wrote.
+ */
+static List *
+vapi_direct_plan_decode(List *fdw_private)
+{
+	return (List *) linitial(fdw_private);
 }
 
 /*
@@ -337,11 +378,12 @@ vapiBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 					   List *fdw_private, int subplan_index, int eflags)
 {
 	VapiModifyState *st;
+	List	   *target_attrs;
+	bool		has_returning;
 
+	vapi_modify_plan_decode(fdw_private, &target_attrs, &has_returning);
 	st = vapi_modify_begin(mtstate->ps.state, rinfo, mtstate->operation,
-						   (List *) list_nth(fdw_private, VapiModifyTargetAttrs),
-						   intVal(list_nth(fdw_private, VapiModifyHasReturning)) != 0,
-						   eflags);
+						   target_attrs, has_returning, eflags);
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 
@@ -777,9 +819,8 @@ vapi_row_id(VapiModifyState *st, TupleTableSlot *planSlot)
 {
 	bool		isnull;
 	Datum		value = ExecGetJunkAttribute(planSlot, st->id_junk, &isnull);
-	Oid			typout;
-	bool		isvarlena;
 	Oid			type;
+	char	   *text;
 	char	   *id;
 
 	if (isnull)
@@ -787,13 +828,12 @@ vapi_row_id(VapiModifyState *st, TupleTableSlot *planSlot)
 				(errcode(ERRCODE_NOT_NULL_VIOLATION),
 				 errmsg("the phone number to change has no id")));
 	type = TupleDescAttr(planSlot->tts_tupleDescriptor, st->id_junk - 1)->atttypid;
-	getTypeOutputInfo(type, &typout, &isvarlena);
-	id = OidOutputFunctionCall(typout, value);
-	if (!vapi_valid_id(id))
+	id = vapi_datum_id(value, type, &text);
+	if (id == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("phone number id \"%s\" is not a UUID", id)));
-	return vapi_id_lower(id);
+				 errmsg("phone number id \"%s\" is not a UUID", text)));
+	return id;
 }
 
 /*
@@ -1038,13 +1078,10 @@ vapiExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
  */
 
 /*
- * Indexes of the fdw_private list of a directly modifying ForeignScan.
- * fdw_exprs holds the id, then the value of each column set.
+ * A directly modifying ForeignScan keeps the columns UPDATE sets in its
+ * fdw_private (vapi_direct_plan_encode/decode); fdw_exprs holds the id,
+ * then the value of each column set.
  */
-enum VapiDirectPrivateIndex
-{
-	VapiDirectTargetAttrs		/* Integer list: columns UPDATE sets */
-};
 
 /* Executor state of a direct modification. */
 typedef struct VapiDirectState
@@ -1144,7 +1181,7 @@ vapiPlanDirectModify(PlannerInfo *root, ModifyTable *plan,
 	fscan->resultRelation = resultRelation;
 	fscan->fdw_exprs = lcons(list_nth(fscan->fdw_exprs, q->operand),
 							 values);
-	fscan->fdw_private = list_make1(target_attrs);
+	fscan->fdw_private = vapi_direct_plan_encode(target_attrs);
 	fscan->scan.plan.qual = NIL;	/* the id is the whole WHERE clause */
 	return true;
 }
@@ -1172,8 +1209,7 @@ vapiBeginDirectModify(ForeignScanState *node, int eflags)
 	st->operation = fsplan->operation;
 	st->estate = estate;
 	st->cid = estate->es_output_cid;
-	st->target_attrs = (List *) list_nth(fsplan->fdw_private,
-										 VapiDirectTargetAttrs);
+	st->target_attrs = vapi_direct_plan_decode(fsplan->fdw_private);
 	ds->exprs = ExecInitExprList(fsplan->fdw_exprs, (PlanState *) node);
 	ds->econtext = node->ss.ps.ps_ExprContext;
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
@@ -1202,15 +1238,12 @@ vapi_direct_request(VapiModifyState *st, TupleTableSlot *slot,
 	Datum		value;
 	bool		isnull;
 	char	   *id;
-	Oid			typout;
-	bool		isvarlena;
 
 	value = ExecEvalExpr(idstate, ds->econtext, &isnull);
 	if (isnull)
 		return VAPI_ACTION_NONE;
-	getTypeOutputInfo(exprType((Node *) idstate->expr), &typout, &isvarlena);
-	id = OidOutputFunctionCall(typout, value);
-	if (!vapi_valid_id(id))
+	id = vapi_datum_id(value, exprType((Node *) idstate->expr), NULL);
+	if (id == NULL)
 		return VAPI_ACTION_NONE;
 
 	if (st->operation == CMD_UPDATE)
@@ -1231,7 +1264,7 @@ vapi_direct_request(VapiModifyState *st, TupleTableSlot *slot,
 		}
 		req->body = vapi_body_build(NULL, NIL, fields);
 	}
-	req->id = vapi_id_lower(id);
+	req->id = id;
 	return VAPI_ACTION_SEND;
 }
 

@@ -470,7 +470,7 @@ vapi_scan_start(VapiScanState *st, List *dpcontext, bool useprefix,
 
 			foreach(vc, values)
 			{
-				char	   *id = vapi_datum_id(PointerGetDatum(lfirst(vc)), type);
+				char	   *id = vapi_datum_id(PointerGetDatum(lfirst(vc)), type, NULL);
 
 				if (id != NULL && !list_member(st->ids, makeString(id)))
 					st->ids = lappend(st->ids, makeString(id));

@@ -380,7 +380,7 @@ extern void vapi_bounds_add_placeholder(VapiTimeBounds *b, int field,
 extern bool vapi_bounds_params(const VapiTimeBounds *b,
 							   const char *time[VAPI_NFIELDS][VAPI_NOPS]);
 extern bool vapi_time_value(Datum value, Oid type, int64 *ts);
-extern char *vapi_datum_id(Datum value, Oid type);
+extern char *vapi_datum_id(Datum value, Oid type, char **text);
 extern bool vapi_classify_qual(PlannerInfo *root, RelOptInfo *baserel,
 							   const VapiRelColumns *cols, Expr *clause,
 							   bool allow_outer, VapiQual *q);
