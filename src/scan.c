@@ -127,7 +127,8 @@ struct VapiScanState
 	const char *time[VAPI_NFIELDS][VAPI_NOPS];	/* bounds to send */
 	List	   *ids;			/* lookups: the ids to get */
 	int			next_id;
-	char	   *first_request;	/* for EXPLAIN ANALYZE */
+	char	   *first_request;	/* for EXPLAIN ANALYZE (in scan_cxt: it
+								 * outlives rescans) */
 
 	/* the current page, and the request it answers */
 	VapiPage   *page;
@@ -714,7 +715,7 @@ vapi_start_page_request(VapiScanState *st)
 	MemoryContextSwitchTo(oldcxt);
 
 	if (st->first_request == NULL)
-		st->first_request = MemoryContextStrdup(st->runtime_cxt, st->pending.path);
+		st->first_request = MemoryContextStrdup(st->scan_cxt, st->pending.path);
 	vapi_request_start(st->conn, st->http, "GET", st->pending.path, NULL, 0,
 					   st->next_cxt, &st->stats);
 	st->prefetching = true;
@@ -1229,7 +1230,7 @@ vapi_fetch_lookup(VapiScanState *st)
 
 		path = vapi_deparse_item_path(id);
 		if (st->first_request == NULL)
-			st->first_request = MemoryContextStrdup(st->runtime_cxt, path);
+			st->first_request = MemoryContextStrdup(st->scan_cxt, path);
 		vapi_request_start(st->conn, st->http, "GET", path, NULL, 0,
 						   st->page_cxt, &st->stats);
 		vapi_request_finish(st->conn, st->http, "GET", path, NIL,
