@@ -1,8 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * deparse.c
- *		  Which quals can be pushed to the Vapi API, and the requests (path
- *		  and query string) they make.
+ *		  Where a WHERE clause becomes a query parameter: which quals can be
+ *		  pushed to the Vapi API, their values folded into bounds and ids,
+ *		  the requests (path and query string) they make, and the API's
+ *		  timestamp format in both directions.
  *
  * Strings only: nothing here touches the network.  Pushed quals are
  *   - created_at / updated_at compared (= < <= > >=) with a value that is
@@ -607,6 +609,18 @@ vapi_format_timestamp(int64 ts, bool round_up)
 	return psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
 					tm.tm_year, tm.tm_mon, tm.tm_mday,
 					tm.tm_hour, tm.tm_min, tm.tm_sec, (int) (fsec / 1000));
+}
+
+/*
+ * vapi_format_unix_us
+ *		A time parsed from the API (microseconds since the Unix epoch, as
+ *		vapi_parse_timestamp gives) in the API's format.
+ */
+char *
+vapi_format_unix_us(int64 us)
+{
+	return vapi_format_timestamp(us - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) *
+								 USECS_PER_DAY, false);
 }
 
 /*

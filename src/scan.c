@@ -201,7 +201,6 @@ static bool vapi_list_fallback(VapiScanState *st, const VapiHttpResponse *resp,
 							   const char *path);
 static void vapi_check_page_order(VapiScanState *st);
 static void vapi_check_retention(VapiScanState *st, bool at_end);
-static char *vapi_format_unix_us(int64 us);
 static bool vapi_fetch_lookup(VapiScanState *st);
 static void vapi_request_error_callback(void *arg);
 static bool vapi_seen(VapiScanState *st, const char *id);
@@ -588,18 +587,6 @@ static void
 vapi_request_error_callback(void *arg)
 {
 	errcontext("Vapi request: GET %s", (const char *) arg);
-}
-
-/*
- * vapi_format_unix_us
- *		A time parsed from the API (microseconds since the Unix epoch, as
- *		vapi_parse_timestamp gives) in the API's format.
- */
-static char *
-vapi_format_unix_us(int64 us)
-{
-	return vapi_format_timestamp(us - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) *
-								 USECS_PER_DAY, false);
 }
 
 /*

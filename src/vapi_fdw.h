@@ -388,6 +388,7 @@ extern char *vapi_deparse_list_request(const VapiListRequest *req);
 extern char *vapi_deparse_item_path(const char *id);
 extern char *vapi_format_timestamp(int64 ts, bool round_up);
 extern bool vapi_parse_timestamp(const char *s, int64 *usecs);
+extern char *vapi_format_unix_us(int64 us);
 extern int64 vapi_ms_floor(int64 ts);
 extern bool vapi_valid_id(const char *id);
 extern char *vapi_id_lower(const char *id);
