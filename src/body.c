@@ -26,6 +26,7 @@
 #include "utils/lsyscache.h"
 
 #include "vapi_fdw.h"
+
 static char *vapi_body_value(Datum value, Oid typid, const char *colname);
 
 /*

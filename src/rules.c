@@ -20,7 +20,6 @@
 #include "mb/pg_wchar.h"
 
 #include "vapi_fdw.h"
-static bool vapi_field_known(const char *key);
 
 /* Longest name the API accepts, in characters. */
 #define VAPI_MAX_NAME_CHARS		40
@@ -82,6 +81,7 @@ static const struct
 };
 
 static bool vapi_in_list(const char *const *list, const char *key);
+static bool vapi_field_known(const char *key);
 static const char *vapi_secret_inside(const char *key, bool in_parent,
 									  bool stale);
 

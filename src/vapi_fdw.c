@@ -55,7 +55,6 @@
 #include "utils/timestamp.h"
 
 #include "vapi_fdw.h"
-static List *vapi_scan_plan_encode(const VapiScanPlan *plan);
 
 PG_MODULE_MAGIC;
 
@@ -144,6 +143,7 @@ static bool vapi_ec_member_is_id(PlannerInfo *root, RelOptInfo *rel,
 								 EquivalenceMember *em, void *arg);
 static char *vapi_outer_column_name(PlannerInfo *root, RelOptInfo *baserel,
 									Expr *expr);
+static List *vapi_scan_plan_encode(const VapiScanPlan *plan);
 
 /*
  * _PG_init
