@@ -129,12 +129,22 @@ def pick_fault(store, method, path):
     return chosen
 
 
-def add_faults(store, data):
-    """POST /__mock/faults: append fault rules."""
+def _rule_list(data, what):
+    """The rules of a control request (one object or an array), or the
+    error answer for a body that is neither."""
     if type(data) is dict:
         data = [data]
     if type(data) is not list:
-        return error_response(400, "expected a JSON array of fault rules")
+        return None, error_response(400, "expected a JSON array of %s rules"
+                                    % what)
+    return data, None
+
+
+def add_faults(store, data):
+    """POST /__mock/faults: append fault rules."""
+    data, err = _rule_list(data, "fault")
+    if err:
+        return err
     rules = []
     for item in data:
         if type(item) is not dict or item.get("kind") not in FAULT_KINDS:
@@ -233,10 +243,9 @@ def apply_mutation(store, rule):
 
 def add_mutations(store, data):
     """POST /__mock/mutations: append mutation rules."""
-    if type(data) is dict:
-        data = [data]
-    if type(data) is not list:
-        return error_response(400, "expected a JSON array of mutation rules")
+    data, err = _rule_list(data, "mutation")
+    if err:
+        return err
     rules = []
     for item in data:
         if type(item) is not dict:

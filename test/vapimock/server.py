@@ -416,13 +416,7 @@ class MockHandler(BaseHTTPRequestHandler):
                 obj["status"] = "activating"
             else:
                 obj["status"] = "active"
-            now = now_ms()
-            obj["createdAt"] = fmt_ts(now)
-            obj["updatedAt"] = fmt_ts(now)
-            entry = Entry(obj["id"], obj)
-            store.insert(entry, fresh=True)
-            store.touch()
-            return Response(201, entry.raw)
+            return self.store_created(obj)
 
     def buy(self, body):
         """POST /phone-number/buy (legacy): buy a vapi number by area code."""
@@ -444,13 +438,19 @@ class MockHandler(BaseHTTPRequestHandler):
                 if data.get(key) is not None:
                     obj[key] = data[key]
             obj["status"] = "activating"
-            now = now_ms()
-            obj["createdAt"] = fmt_ts(now)
-            obj["updatedAt"] = fmt_ts(now)
-            entry = Entry(obj["id"], obj)
-            store.insert(entry, fresh=True)
-            store.touch()
-            return Response(201, entry.raw)
+            return self.store_created(obj)
+
+    def store_created(self, obj):
+        """Stamp a number just created, store it (the store's lock held)
+        and answer 201 with it."""
+        store = self.server.store
+        now = now_ms()
+        obj["createdAt"] = fmt_ts(now)
+        obj["updatedAt"] = fmt_ts(now)
+        entry = Entry(obj["id"], obj)
+        store.insert(entry, fresh=True)
+        store.touch()
+        return Response(201, entry.raw)
 
     def update(self, number_id, body):
         """PATCH /phone-number/{id}: partial update; null removes a field."""

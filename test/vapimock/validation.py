@@ -275,31 +275,30 @@ def validate_hooks(errs, path, value):
                 continue
             fp = "%sfilters.%d." % (p, j)
             if on == "call.ringing":
-                _whitelist(errs, fp, flt, ("type", "key", "startsWith"))
-                if flt.get("type") != "startsWith":
-                    errs.append("%stype must be one of the following values: "
-                                "startsWith" % fp)
-                if flt.get("key") != "number":
-                    errs.append("%skey must be one of the following values: "
-                                "number" % fp)
+                _check_filter(errs, fp, flt, "startsWith", "number")
                 sw = flt.get("startsWith")
                 if type(sw) is not list or \
                         any(type(x) is not str or len(x) > 20 for x in sw):
                     errs.append("%sstartsWith must be an array of strings of "
                                 "at most 20 characters" % fp)
             else:
-                _whitelist(errs, fp, flt, ("type", "key", "oneOf"))
-                if flt.get("type") != "oneOf":
-                    errs.append("%stype must be one of the following values: "
-                                "oneOf" % fp)
-                if flt.get("key") != "call.endedReason":
-                    errs.append("%skey must be one of the following values: "
-                                "call.endedReason" % fp)
+                _check_filter(errs, fp, flt, "oneOf", "call.endedReason")
                 one_of = flt.get("oneOf")
                 if type(one_of) is not list or \
                         any(x not in ENDED_REASONS for x in one_of):
                     errs.append("%soneOf must be one of the following values: "
                                 "%s" % (fp, ", ".join(ENDED_REASONS)))
+
+
+def _check_filter(errs, fp, flt, ftype, key):
+    """The part every hook filter shares: its fields, its type and its key."""
+    _whitelist(errs, fp, flt, ("type", "key", ftype))
+    if flt.get("type") != ftype:
+        errs.append("%stype must be one of the following values: %s"
+                    % (fp, ftype))
+    if flt.get("key") != key:
+        errs.append("%skey must be one of the following values: %s"
+                    % (fp, key))
 
 
 def _validate_number(errs, provider, value, e164_check):
