@@ -209,6 +209,7 @@ vapiPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 			bool		is_explicit;
 			char	   *key;
 			char	   *top;
+			const char *why;
 
 			if (attno <= InvalidAttrNumber)
 				continue;
@@ -228,12 +229,13 @@ vapiPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 						 errmsg("column \"attrs\" of foreign table \"%s\" cannot be updated",
 								RelationGetRelationName(rel)),
 						 errhint("Set the columns of the fields to change; attrs is what the API returns.")));
-			if (vapi_field_create_only(top) != NULL)
+			why = vapi_field_create_only(top);
+			if (why != NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("column \"%s\" of foreign table \"%s\" cannot be updated",
 								NameStr(att->attname), RelationGetRelationName(rel)),
-						 errdetail("%s", vapi_field_create_only(top))));
+						 errdetail("%s", why)));
 			target_attrs = lappend_int(target_attrs, attno);
 		}
 		table_close(rel, NoLock);
@@ -657,14 +659,14 @@ vapi_collect_secrets(VapiModifyState *st, Datum *values, bool *nulls,
 		for (i = 0; i < st->ncolumns; i++)
 		{
 			VapiColumn *col = &st->columns[i];
+			const char *sub;
 
 			if (col->attnum != attno || nulls[attno - 1] ||
 				col->kind != VAPI_COL_PATH)
 				continue;
-			if (vapi_secret_in_object(col->key) != NULL &&
-				col->basetypid == JSONBOID)
+			sub = vapi_secret_in_object(col->key);
+			if (sub != NULL && col->basetypid == JSONBOID)
 			{
-				const char *sub = vapi_secret_in_object(col->key);
 				Jsonb	   *obj = DatumGetJsonbP(values[attno - 1]);
 				JsonbValue	tmp;
 				JsonbValue *v = JB_ROOT_IS_OBJECT(obj) ?

@@ -212,7 +212,6 @@ static bool vapi_raw_contains(const char *body, size_t len, const char *text);
 static char *vapi_raw_last_string(const char *body, size_t len,
 								  const char *key);
 static bool vapi_contains_exec_param(Node *node, void *context);
-static void vapi_scan_reset(VapiScanState *st);
 
 /*
  * vapi_scan_begin
@@ -246,17 +245,6 @@ vapi_scan_begin(ForeignScanState *node, const VapiScanPlan *plan, Oid userid)
 	if (OidIsValid(userid))
 		vapi_scan_init(st, st->rel, userid, plan->retrieved_attrs, scan_cxt);
 	return st;
-}
-
-/*
- * vapi_scan_rescan
- *		Restart the scan: for a parameterized lookup, with the new outer
- *		values.
- */
-void
-vapi_scan_rescan(VapiScanState *st)
-{
-	vapi_scan_reset(st);
 }
 
 /*
@@ -1511,12 +1499,13 @@ vapi_scan_next_row(VapiScanState *st, Datum *values, bool *nulls)
 }
 
 /*
- * vapi_scan_reset
- *		Forget the progress of a scan, so that it starts again (with the
- *		quals' values evaluated again).  The counters are kept.
+ * vapi_scan_rescan
+ *		Forget the progress of a scan, so that it starts again (for a
+ *		parameterized lookup, with the new outer values; the quals' values
+ *		are evaluated again).  The counters are kept.
  */
-static void
-vapi_scan_reset(VapiScanState *st)
+void
+vapi_scan_rescan(VapiScanState *st)
 {
 	if (st->prefetching)
 		vapi_http_abort(st->http);
