@@ -43,6 +43,7 @@ struct VapiConn
 {
 	Oid			umid;			/* hash key: user mapping OID */
 	MemoryContext cxt;			/* owns everything below; NULL if none */
+	VapiHttpGroup *group;		/* every handle below belongs to it */
 	VapiHttp   *http;			/* for one-off requests */
 	List	   *idle;			/* pooled handles not in use */
 	int			busy;			/* pooled handles in use */
@@ -270,7 +271,8 @@ vapi_get_connection(ForeignServer *server, Oid userid)
 	if (!found)
 	{
 		entry->cxt = NULL;
-		entry->http = NULL;
+		entry->group = NULL;
+	entry->http = NULL;
 		entry->idle = NIL;
 		entry->busy = 0;
 	}
@@ -286,6 +288,7 @@ vapi_get_connection(ForeignServer *server, Oid userid)
 	if (entry->cxt != NULL)
 		MemoryContextDelete(entry->cxt);
 	entry->cxt = NULL;
+	entry->group = NULL;
 	entry->http = NULL;
 	entry->idle = NIL;
 	entry->busy = 0;
@@ -310,13 +313,15 @@ vapi_get_connection(ForeignServer *server, Oid userid)
 
 	PG_TRY();
 	{
-		entry->http = vapi_http_create(entry->cxt, api_key);
+		entry->group = vapi_http_group_create(entry->cxt);
+		entry->http = vapi_http_create(entry->cxt, entry->group, api_key);
 	}
 	PG_CATCH();
 	{
 		MemoryContextDelete(entry->cxt);
 		entry->cxt = NULL;
-		entry->http = NULL;
+		entry->group = NULL;
+	entry->http = NULL;
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -633,7 +638,7 @@ vapi_connection_acquire(VapiConn *conn, MemoryContext owner)
 	{
 		char	   *key = pstrdup(conn->api_key);
 
-		http = vapi_http_create(conn->cxt, key);
+		http = vapi_http_create(conn->cxt, conn->group, key);
 		explicit_bzero(key, strlen(key));
 		pfree(key);
 	}

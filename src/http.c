@@ -3,22 +3,30 @@
  * http.c
  *		  The HTTP transport of vapi_fdw: the only file that includes curl.
  *
- * One VapiHttp wraps a curl easy handle (which keeps the TCP/TLS connection
- * alive between requests) and a multi handle used to drive transfers from
- * our own loop, so that query cancel, statement_timeout and backend
+ * A VapiHttpGroup is a curl multi handle: the handles of one connection
+ * (one user mapping) all belong to its group, so that several requests can
+ * be under way at once and one wait covers them all.  One VapiHttp wraps a
+ * curl easy handle (which keeps its TCP/TLS connection alive between
+ * requests) and the state of the request it carries.  Transfers are driven
+ * from our own loop, so that query cancel, statement_timeout and backend
  * termination are noticed within a fraction of a second.  Everything curl
  * allocates is owned by a memory context through a reset callback, so an
  * ERROR that unwinds the context frees it.  Callbacks called by curl never
  * raise errors: they report failure through return codes and flags and the
  * caller raises the error once curl has returned.
  *
- * A request can be started and finished later (vapi_http_start, _pump,
- * _finish), so that a scan can ask for its next page while it returns the
- * current one.
+ * A request is started (vapi_http_start) and finished later
+ * (vapi_http_finish); in between it makes progress whenever any handle of
+ * its group is pumped or waited for (vapi_http_pump, vapi_http_wait_any),
+ * so that a scan can keep several requests in flight while it returns rows.
  *
- * Retries (GETs and other idempotent requests) happen here: on 429, 502,
- * 503, 504 and transport errors, honouring Retry-After, otherwise with
- * exponential back-off and jitter, never sleeping past statement_timeout.
+ * Retries (GETs and other idempotent requests) happen here, without
+ * blocking the other requests of the group: on 429, 502, 503, 504 and
+ * transport errors a request waits (honouring Retry-After, otherwise
+ * exponential back-off with jitter) and is sent again, never waiting past
+ * statement_timeout.  A 429, or any answer with Retry-After, holds every
+ * request of the group until that time: the rate limit belongs to the
+ * organisation, not to one request, so the wait is paid once.
  *
  * src/http.c
  *
@@ -28,6 +36,7 @@
 
 #include <curl/curl.h>
 
+#include "lib/ilist.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
@@ -40,7 +49,7 @@
 
 #include "vapi_fdw.h"
 
-/* How often a transfer wakes up to look for interrupts. */
+/* How often a wait wakes up to look for interrupts. */
 #define VAPI_POLL_INTERVAL_MS	50
 
 /* Back-off without Retry-After: base * 2^n, capped, with jitter. */
@@ -60,21 +69,41 @@ typedef struct VapiSink
 	bool		oom;
 } VapiSink;
 
+/* Where a handle's request stands. */
+typedef enum VapiHttpState
+{
+	VAPI_HTTP_IDLE,				/* no request, or its outcome was taken */
+	VAPI_HTTP_RUNNING,			/* an attempt is under way */
+	VAPI_HTTP_WAITING,			/* waiting to send an attempt (a retry) */
+	VAPI_HTTP_DONE				/* the final outcome is in "resp" */
+} VapiHttpState;
+
+struct VapiHttpGroup
+{
+	CURLM	   *multi;
+	dlist_head	handles;		/* every VapiHttp of the group */
+	TimestampTz hold_until;		/* no attempt starts before this */
+};
+
 struct VapiHttp
 {
+	VapiHttpGroup *group;		/* NULL once the group is gone */
+	dlist_node	node;			/* in group->handles */
 	CURL	   *easy;			/* NULL after a transfer was abandoned */
-	CURLM	   *multi;
 	struct curl_slist *headers; /* Authorization, Accept, Expect */
 	struct curl_slist *headers_body;	/* the same plus Content-Type */
-	bool		attached;		/* easy is inside multi */
+	bool		attached;		/* easy is inside the group's multi */
 
 	/* the request under way (vapi_http_start .. vapi_http_finish) */
-	bool		pending;		/* a request was started, not finished */
+	VapiHttpState state;
 	bool		transfer_done;	/* its current attempt has completed */
 	CURLcode	done_code;		/* and how */
 	VapiHttpRequest req;		/* copy, strings in resp_cxt */
 	MemoryContext resp_cxt;
 	VapiSink	sink;
+	VapiHttpResponse resp;		/* outcome of the last attempt */
+	TimestampTz first;			/* when the request was started */
+	TimestampTz retry_at;		/* WAITING: when to send the next attempt */
 	size_t		last_len;		/* size of the last answer: buffer hint */
 };
 
@@ -91,16 +120,21 @@ typedef struct VapiUrlParts
 	char	   *fragment;
 } VapiUrlParts;
 
+static void vapi_http_group_cleanup(void *arg);
 static void vapi_http_cleanup(void *arg);
+static void vapi_http_drop_easy(VapiHttp *http);
 static bool vapi_http_ensure_easy(VapiHttp *http);
 static size_t vapi_http_write_cb(char *ptr, size_t size, size_t nmemb,
 								 void *userdata);
 static void vapi_http_begin(VapiHttp *http);
-static void vapi_http_complete(VapiHttp *http, VapiHttpResponse *resp);
+static void vapi_http_send_or_hold(VapiHttp *http);
+static void vapi_http_group_pump(VapiHttpGroup *group);
+static void vapi_http_attempt_done(VapiHttp *http);
+static void vapi_http_collect(VapiHttp *http, VapiHttpResponse *resp);
 static bool vapi_http_should_retry(const VapiHttpRequest *req,
 								   const VapiHttpResponse *resp);
 static long vapi_http_backoff_ms(int attempt, long retry_after_ms);
-static void vapi_http_sleep(long ms);
+static void vapi_http_group_wait(VapiHttpGroup *group);
 static const char *vapi_http_failure_text(CURLcode code);
 static void vapi_http_url_parse(const char *url, VapiUrlParts *parts);
 
@@ -118,14 +152,63 @@ vapi_http_global_init(void)
 }
 
 /*
+ * vapi_http_group_create
+ *		Make a group (a curl multi handle) that lives as long as "cxt".
+ *		Handles of the group made later in the same context are freed
+ *		before it (reset callbacks run last registered first).
+ */
+VapiHttpGroup *
+vapi_http_group_create(MemoryContext cxt)
+{
+	VapiHttpGroup *group = MemoryContextAllocZero(cxt, sizeof(VapiHttpGroup));
+	MemoryContextCallback *cb = MemoryContextAlloc(cxt,
+												   sizeof(MemoryContextCallback));
+
+	dlist_init(&group->handles);
+	cb->func = vapi_http_group_cleanup;
+	cb->arg = group;
+	MemoryContextRegisterResetCallback(cxt, cb);
+	group->multi = curl_multi_init();
+	if (group->multi == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not allocate an HTTP handle")));
+	return group;
+}
+
+/*
+ * vapi_http_group_cleanup
+ *		Memory context reset callback: free the multi handle, first
+ *		letting go of any handle still in the group.
+ */
+static void
+vapi_http_group_cleanup(void *arg)
+{
+	VapiHttpGroup *group = (VapiHttpGroup *) arg;
+	dlist_mutable_iter iter;
+
+	dlist_foreach_modify(iter, &group->handles)
+	{
+		VapiHttp   *http = dlist_container(VapiHttp, node, iter.cur);
+
+		vapi_http_drop_easy(http);
+		dlist_delete(&http->node);
+		http->group = NULL;
+	}
+	if (group->multi != NULL)
+		curl_multi_cleanup(group->multi);
+	group->multi = NULL;
+}
+
+/*
  * vapi_http_create
- *		Make a transport whose curl objects live as long as "cxt".
+ *		Make a handle of "group" whose curl objects live as long as "cxt".
  *
  * The bearer header is built here once; the key is kept nowhere else in
  * this file.
  */
 VapiHttp *
-vapi_http_create(MemoryContext cxt, const char *api_key)
+vapi_http_create(MemoryContext cxt, VapiHttpGroup *group, const char *api_key)
 {
 	VapiHttp   *http;
 	MemoryContextCallback *cb;
@@ -139,13 +222,11 @@ vapi_http_create(MemoryContext cxt, const char *api_key)
 	snprintf(auth, strlen(api_key) + 32, "Authorization: Bearer %s", api_key);
 
 	/* Register the cleanup first, so a failure below frees what was made. */
+	http->group = group;
+	dlist_push_tail(&group->handles, &http->node);
 	cb->func = vapi_http_cleanup;
 	cb->arg = http;
 	MemoryContextRegisterResetCallback(cxt, cb);
-
-	http->multi = curl_multi_init();
-	if (http->multi == NULL)
-		ok = false;
 
 	/* Two header lists: with and without a JSON request body. */
 	for (i = 0; i < 2 && ok; i++)
@@ -191,26 +272,39 @@ vapi_http_create(MemoryContext cxt, const char *api_key)
 
 /*
  * vapi_http_cleanup
- *		Memory context reset callback: free every curl object.
+ *		Memory context reset callback: free the handle's curl objects and
+ *		leave its group.
  */
 static void
 vapi_http_cleanup(void *arg)
 {
 	VapiHttp   *http = (VapiHttp *) arg;
 
-	if (http->multi != NULL && http->easy != NULL && http->attached)
-		curl_multi_remove_handle(http->multi, http->easy);
-	http->attached = false;
-	if (http->easy != NULL)
-		curl_easy_cleanup(http->easy);
-	http->easy = NULL;
-	if (http->multi != NULL)
-		curl_multi_cleanup(http->multi);
-	http->multi = NULL;
+	vapi_http_drop_easy(http);
+	if (http->group != NULL)
+		dlist_delete(&http->node);
+	http->group = NULL;
 	curl_slist_free_all(http->headers);
 	http->headers = NULL;
 	curl_slist_free_all(http->headers_body);
 	http->headers_body = NULL;
+}
+
+/*
+ * vapi_http_drop_easy
+ *		Take the easy handle out of the multi handle and free it, with its
+ *		connection.
+ */
+static void
+vapi_http_drop_easy(VapiHttp *http)
+{
+	if (http->easy != NULL && http->attached && http->group != NULL &&
+		http->group->multi != NULL)
+		curl_multi_remove_handle(http->group->multi, http->easy);
+	http->attached = false;
+	if (http->easy != NULL)
+		curl_easy_cleanup(http->easy);
+	http->easy = NULL;
 }
 
 /*
@@ -276,14 +370,14 @@ vapi_http_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 /*
  * vapi_http_start
  *		Start a request without waiting for it: it makes progress whenever
- *		vapi_http_pump or vapi_http_finish is called.  Strings of "req" are
- *		copied into "resp_cxt", where the answer will be.
+ *		a handle of its group is pumped or waited for.  Strings of "req"
+ *		are copied into "resp_cxt", where the answer will be.
  */
 void
 vapi_http_start(VapiHttp *http, const VapiHttpRequest *req,
 				MemoryContext resp_cxt)
 {
-	if (http->pending)
+	if (http->state != VAPI_HTTP_IDLE)
 		vapi_http_abort(http);
 	http->req = *req;
 	http->req.method = MemoryContextStrdup(resp_cxt, req->method);
@@ -297,48 +391,236 @@ vapi_http_start(VapiHttp *http, const VapiHttpRequest *req,
 		http->req.body = body;
 	}
 	http->resp_cxt = resp_cxt;
-	vapi_http_begin(http);
-	http->pending = true;
+	memset(&http->resp, 0, sizeof(VapiHttpResponse));
+	http->resp.retry_after_ms = -1;
+	http->first = GetCurrentTimestamp();
+	http->retry_at = http->first;
+	http->state = VAPI_HTTP_WAITING;
+	vapi_http_send_or_hold(http);
 	vapi_http_pump(http);
 }
 
 /*
  * vapi_http_pending
- *		Is a request started and not yet finished?
+ *		Is a request started and its outcome not yet taken?
  */
 bool
 vapi_http_pending(VapiHttp *http)
 {
-	return http->pending;
+	return http->state != VAPI_HTTP_IDLE;
+}
+
+/*
+ * vapi_http_done
+ *		Has the started request reached its final outcome (so that
+ *		vapi_http_finish will not wait)?
+ */
+bool
+vapi_http_done(VapiHttp *http)
+{
+	return http->state == VAPI_HTTP_DONE;
 }
 
 /*
  * vapi_http_pump
- *		Let a started request make progress without waiting (send it, read
- *		what has arrived).  Cheap enough to call between rows.
+ *		Let the requests of the handle's group make progress without
+ *		waiting (send them, read what has arrived, send retries that are
+ *		due).  Cheap enough to call between rows.
  */
 void
 vapi_http_pump(VapiHttp *http)
 {
-	int			running = 0;
-	CURLMsg    *msg;
-	int			left;
+	if (http->group != NULL)
+		vapi_http_group_pump(http->group);
+}
 
-	if (!http->pending || http->transfer_done || !http->attached)
+/*
+ * vapi_http_send_or_hold
+ *		A WAITING handle whose time has come sends its attempt, unless the
+ *		group is held (after a 429).
+ */
+static void
+vapi_http_send_or_hold(VapiHttp *http)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (http->state != VAPI_HTTP_WAITING || http->retry_at > now ||
+		(http->group != NULL && http->group->hold_until > now))
 		return;
-	if (curl_multi_perform(http->multi, &running) != CURLM_OK)
+	vapi_http_begin(http);
+	http->state = VAPI_HTTP_RUNNING;
+}
+
+/*
+ * vapi_http_group_pump
+ *		Drive every transfer of the group, settle the attempts that have
+ *		completed and send the attempts that are due.
+ */
+static void
+vapi_http_group_pump(VapiHttpGroup *group)
+{
+	int			round;
+
+	if (group->multi == NULL)
+		return;
+
+	/* twice: attempts sent in the first round get their first push */
+	for (round = 0; round < 2; round++)
 	{
-		http->transfer_done = true;
-		http->done_code = CURLE_FAILED_INIT;
+		int			running = 0;
+		CURLMsg    *msg;
+		int			left;
+		dlist_mutable_iter iter;
+		bool		sent = false;
+
+		if (curl_multi_perform(group->multi, &running) != CURLM_OK)
+		{
+			/* the multi handle is broken: fail what runs on it */
+			dlist_foreach_modify(iter, &group->handles)
+			{
+				VapiHttp   *h = dlist_container(VapiHttp, node, iter.cur);
+
+				if (h->state == VAPI_HTTP_RUNNING && h->attached)
+				{
+					h->transfer_done = true;
+					h->done_code = CURLE_FAILED_INIT;
+				}
+			}
+		}
+		while ((msg = curl_multi_info_read(group->multi, &left)) != NULL)
+		{
+			char	   *priv = NULL;
+			VapiHttp   *h;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+			h = (VapiHttp *) priv;
+			if (h != NULL && h->easy == msg->easy_handle && h->attached)
+			{
+				h->transfer_done = true;
+				h->done_code = msg->data.result;
+			}
+		}
+
+		/* settle what has completed, then send what is due */
+		dlist_foreach_modify(iter, &group->handles)
+		{
+			VapiHttp   *h = dlist_container(VapiHttp, node, iter.cur);
+
+			if (h->state == VAPI_HTTP_RUNNING && h->transfer_done)
+				vapi_http_attempt_done(h);
+		}
+		dlist_foreach_modify(iter, &group->handles)
+		{
+			VapiHttp   *h = dlist_container(VapiHttp, node, iter.cur);
+
+			if (h->state == VAPI_HTTP_WAITING)
+			{
+				vapi_http_send_or_hold(h);
+				sent |= h->state == VAPI_HTTP_RUNNING;
+			}
+		}
+		if (!sent)
+			break;
+	}
+}
+
+/*
+ * vapi_http_attempt_done
+ *		An attempt has completed: describe it in http->resp, then either
+ *		settle the request (DONE) or schedule another attempt (WAITING).
+ *
+ * The retries of a request share one budget of time: its attempts and
+ * waits together never take longer than timeout_ms, and no wait passes
+ * statement_timeout (the request then fails now, saying why).  A 429 or a
+ * Retry-After holds the whole group until the retry time.
+ */
+static void
+vapi_http_attempt_done(VapiHttp *http)
+{
+	VapiHttpResponse *resp = &http->resp;
+	const VapiHttpRequest *req = &http->req;
+	TimestampTz now;
+	long		delay;
+	long		held = 0;
+
+	vapi_http_collect(http, resp);
+	resp->attempts++;
+	http->state = VAPI_HTTP_DONE;
+
+	if (resp->attempts > req->max_retries || !vapi_http_should_retry(req, resp))
+		return;
+
+	now = GetCurrentTimestamp();
+	delay = vapi_http_backoff_ms(resp->attempts, resp->retry_after_ms);
+	if (http->group != NULL && http->group->hold_until > now)
+		held = TimestampDifferenceMilliseconds(now, http->group->hold_until);
+	delay = Max(delay, held);
+
+	if (TimestampDifferenceMilliseconds(http->first, now) + delay > req->timeout_ms)
+	{
+		resp->gave_up_early = true;
+		resp->gave_up_ms = delay;
 		return;
 	}
-	while ((msg = curl_multi_info_read(http->multi, &left)) != NULL)
+	if (get_timeout_active(STATEMENT_TIMEOUT))
 	{
-		if (msg->msg == CURLMSG_DONE && msg->easy_handle == http->easy)
+		TimestampTz deadline = get_timeout_finish_time(STATEMENT_TIMEOUT);
+
+		if (!TimestampDifferenceExceeds(now, deadline, (int) delay))
 		{
-			http->transfer_done = true;
-			http->done_code = msg->data.result;
+			resp->gave_up_early = true;
+			resp->gave_up_ms = delay;
+			return;
 		}
+	}
+
+	http->retry_at = TimestampTzPlusMilliseconds(now, delay);
+	http->state = VAPI_HTTP_WAITING;
+
+	/* the organisation's rate limit: every request of the group waits */
+	if (http->group != NULL &&
+		(resp->status == 429 || resp->retry_after_ms >= 0) &&
+		http->retry_at > http->group->hold_until)
+		http->group->hold_until = http->retry_at;
+}
+
+/*
+ * vapi_http_wait_any
+ *		Wait until one of "handles" (NULL entries are skipped; all of one
+ *		group) has the final outcome of its request, and return its index;
+ *		-1 if none has a request.  Interrupts are honoured while waiting;
+ *		on an ERROR the requests stay as they are (their owners abandon
+ *		them).
+ */
+int
+vapi_http_wait_any(VapiHttp *const *handles, int n)
+{
+	VapiHttpGroup *group = NULL;
+	int			i;
+
+	for (i = 0; i < n && group == NULL; i++)
+		if (handles[i] != NULL)
+			group = handles[i]->group;
+
+	for (;;)
+	{
+		bool		any = false;
+
+		if (group != NULL)
+			vapi_http_group_pump(group);
+		for (i = 0; i < n; i++)
+		{
+			if (handles[i] == NULL || handles[i]->state == VAPI_HTTP_IDLE)
+				continue;
+			if (handles[i]->state == VAPI_HTTP_DONE)
+				return i;
+			any = true;
+		}
+		if (!any || group == NULL)
+			return -1;
+		vapi_http_group_wait(group);
 	}
 }
 
@@ -350,81 +632,44 @@ vapi_http_pump(VapiHttp *http)
 void
 vapi_http_abort(VapiHttp *http)
 {
-	if (http->easy != NULL)
-	{
-		if (http->attached)
-			curl_multi_remove_handle(http->multi, http->easy);
-		http->attached = false;
-		curl_easy_cleanup(http->easy);
-		http->easy = NULL;
-	}
-	http->pending = false;
+	if (http->state == VAPI_HTTP_RUNNING)
+		vapi_http_drop_easy(http);
+	http->state = VAPI_HTTP_IDLE;
 	http->transfer_done = false;
 }
 
 /*
  * vapi_http_finish
- *		Wait for a started request, retrying where that is safe and
- *		useful, and describe the final outcome in "resp" (allocated in the
- *		context given to vapi_http_start).
+ *		Wait for a started request to reach its final outcome (retries
+ *		included) and describe it in "resp" (allocated in the context given
+ *		to vapi_http_start).  The other requests of the group make progress
+ *		meanwhile.
  *
  * Raises an ERROR only for interrupts (cancel, statement_timeout,
- * termination) and out-of-memory; every other failure is reported in
- * "resp" for the caller to translate.
+ * termination) and out-of-memory, and then abandons the request; every
+ * other failure is reported in "resp" for the caller to translate.
  */
 void
 vapi_http_finish(VapiHttp *http, VapiHttpResponse *resp)
 {
-	const VapiHttpRequest *req = &http->req;
-	int			attempt = 0;
-	TimestampTz first = GetCurrentTimestamp();
+	Assert(http->state != VAPI_HTTP_IDLE);
 
-	Assert(http->pending);
-	memset(resp, 0, sizeof(VapiHttpResponse));
-	resp->retry_after_ms = -1;
-
-	for (;;)
+	PG_TRY();
 	{
-		long		delay;
+		VapiHttp   *one[1];
 
-		if (attempt > 0)
-			vapi_http_begin(http);
-		vapi_http_complete(http, resp);
-		resp->attempts = ++attempt;
-
-		if (attempt > req->max_retries || !vapi_http_should_retry(req, resp))
-			break;
-
-		delay = vapi_http_backoff_ms(attempt, resp->retry_after_ms);
-
-		/*
-		 * The retries of a request share one budget of time: its attempts
-		 * and waits together never take longer than timeout_ms.
-		 */
-		if (TimestampDifferenceMilliseconds(first, GetCurrentTimestamp()) + delay >
-			req->timeout_ms)
-		{
-			resp->gave_up_early = true;
-			resp->gave_up_ms = delay;
-			break;
-		}
-
-		/* Never sleep past the statement's deadline: fail now instead. */
-		if (get_timeout_active(STATEMENT_TIMEOUT))
-		{
-			TimestampTz deadline = get_timeout_finish_time(STATEMENT_TIMEOUT);
-
-			if (!TimestampDifferenceExceeds(GetCurrentTimestamp(), deadline,
-											(int) delay))
-			{
-				resp->gave_up_early = true;
-				resp->gave_up_ms = delay;
-				break;
-			}
-		}
-		vapi_http_sleep(delay);
+		one[0] = http;
+		(void) vapi_http_wait_any(one, 1);
 	}
-	http->pending = false;
+	PG_CATCH();
+	{
+		vapi_http_abort(http);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	*resp = http->resp;
+	http->state = VAPI_HTTP_IDLE;
 }
 
 /*
@@ -486,34 +731,53 @@ vapi_http_backoff_ms(int attempt, long retry_after_ms)
 }
 
 /*
- * vapi_http_sleep
- *		Wait "ms" milliseconds on the process latch, so that a cancel or
- *		statement_timeout ends the wait at once.
+ * vapi_http_group_wait
+ *		Wait for socket activity of the group's transfers, for the next
+ *		attempt that is due, or VAPI_POLL_INTERVAL_MS, whichever comes
+ *		first; then look for interrupts (cancel, statement_timeout).
  */
 static void
-vapi_http_sleep(long ms)
+vapi_http_group_wait(VapiHttpGroup *group)
 {
-	TimestampTz end = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+	TimestampTz now = GetCurrentTimestamp();
+	long		ms = VAPI_POLL_INTERVAL_MS;
+	bool		transfers = false;
+	dlist_iter	iter;
 
-	for (;;)
+	dlist_foreach(iter, &group->handles)
 	{
-		long		left;
+		VapiHttp   *h = dlist_container(VapiHttp, node, iter.cur);
 
-		CHECK_FOR_INTERRUPTS();
-		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), end);
-		if (left <= 0)
-			break;
+		if (h->state == VAPI_HTTP_RUNNING)
+			transfers = true;
+		else if (h->state == VAPI_HTTP_WAITING)
+		{
+			TimestampTz due = Max(h->retry_at, group->hold_until);
+
+			ms = Min(ms, Max(TimestampDifferenceMilliseconds(now, due), 1));
+		}
+	}
+
+	if (transfers)
+	{
+		int			nfds = 0;
+
+		curl_multi_wait(group->multi, NULL, 0, (int) ms, &nfds);
+	}
+	else
+	{
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 left, PG_WAIT_EXTENSION);
+						 ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
+	CHECK_FOR_INTERRUPTS();
 }
 
 /*
  * vapi_http_begin
  *		Set up one attempt of the current request on the easy handle and
- *		hand it to the multi handle; nothing is waited for.
+ *		hand it to the group's multi handle; nothing is waited for.
  */
 static void
 vapi_http_begin(VapiHttp *http)
@@ -522,6 +786,10 @@ vapi_http_begin(VapiHttp *http)
 	VapiSink   *sink = &http->sink;
 	CURL	   *easy;
 
+	if (http->group == NULL || http->group->multi == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("could not start an HTTP transfer")));
 	if (!vapi_http_ensure_easy(http))
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
@@ -539,6 +807,7 @@ vapi_http_begin(VapiHttp *http)
 
 	/* Reset options but keep the live connection and DNS cache. */
 	curl_easy_reset(easy);
+	curl_easy_setopt(easy, CURLOPT_PRIVATE, (void *) http);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_URL, req->url);
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -580,7 +849,7 @@ vapi_http_begin(VapiHttp *http)
 		!(strcmp(req->method, "POST") == 0 && req->body != NULL))
 		curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, req->method);
 
-	if (curl_multi_add_handle(http->multi, easy) != CURLM_OK)
+	if (curl_multi_add_handle(http->group->multi, easy) != CURLM_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("could not start an HTTP transfer")));
@@ -588,21 +857,17 @@ vapi_http_begin(VapiHttp *http)
 }
 
 /*
- * vapi_http_complete
- *		Drive the current attempt to its end and describe it in "resp".
- *
- * The transfer is driven from our own loop, waking on socket activity and
- * at least every VAPI_POLL_INTERVAL_MS to look for interrupts.  If an
- * interrupt raises an ERROR, the transfer is abandoned and the handle,
- * whose connection is then in an unknown state, is thrown away.
+ * vapi_http_collect
+ *		Describe the attempt that has just completed in "resp" and take the
+ *		easy handle out of the multi handle.
  */
 static void
-vapi_http_complete(VapiHttp *http, VapiHttpResponse *resp)
+vapi_http_collect(VapiHttp *http, VapiHttpResponse *resp)
 {
 	VapiSink   *sink = &http->sink;
 	CURL	   *easy = http->easy;
 	MemoryContext resp_cxt = http->resp_cxt;
-	CURLcode	code;
+	CURLcode	code = http->done_code;
 	long		status = 0;
 	char	   *ctype = NULL;
 
@@ -613,34 +878,15 @@ vapi_http_complete(VapiHttp *http, VapiHttpResponse *resp)
 	resp->transport_error = NULL;
 	resp->retry_after_ms = -1;
 
-	PG_TRY();
-	{
-		for (;;)
-		{
-			int			nfds = 0;
-
-			vapi_http_pump(http);
-			if (http->transfer_done)
-				break;
-			curl_multi_wait(http->multi, NULL, 0, VAPI_POLL_INTERVAL_MS, &nfds);
-			CHECK_FOR_INTERRUPTS();
-		}
-	}
-	PG_CATCH();
-	{
-		vapi_http_abort(http);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-
-	code = http->done_code;
-	curl_multi_remove_handle(http->multi, easy);
+	curl_multi_remove_handle(http->group->multi, easy);
 	http->attached = false;
+	http->transfer_done = false;
 
 	if (sink->oom)
 	{
 		/* Drop the half-read connection, then complain. */
-		vapi_http_abort(http);
+		vapi_http_drop_easy(http);
+		http->state = VAPI_HTTP_IDLE;
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory while reading a Vapi API response")));
@@ -648,8 +894,7 @@ vapi_http_complete(VapiHttp *http, VapiHttpResponse *resp)
 
 	if (sink->too_large)
 	{
-		curl_easy_cleanup(easy);
-		http->easy = NULL;
+		vapi_http_drop_easy(http);
 		resp->result = VAPI_HTTP_TOO_LARGE;
 		return;
 	}
@@ -692,8 +937,7 @@ vapi_http_complete(VapiHttp *http, VapiHttpResponse *resp)
 		resp->transport_error = MemoryContextStrdup(resp_cxt,
 													vapi_http_failure_text(code));
 		/* The connection may be half-used: do not reuse it. */
-		curl_easy_cleanup(easy);
-		http->easy = NULL;
+		vapi_http_drop_easy(http);
 	}
 
 	/* hand the body over to the response */

@@ -51,6 +51,8 @@
 #define VAPI_DEFAULT_PAGE_SIZE			1000
 #define VAPI_MAX_PAGE_SIZE				1000
 #define VAPI_DEFAULT_MAX_RESPONSE_BYTES	(32 * 1024 * 1024)
+#define VAPI_DEFAULT_MAX_CONCURRENT		4
+#define VAPI_MAX_CONCURRENT				16
 
 /*
  * Options of a foreign server, with defaults filled in.
@@ -64,6 +66,7 @@ typedef struct VapiServerOptions
 	int			page_size;
 	int64		max_response_bytes;
 	bool		prefetch;		/* request the next page in advance */
+	int			max_concurrent; /* requests of one scan in flight at once */
 	bool		beyond_retention_error; /* a result cut by the retention
 										 * window is an ERROR, not a WARNING */
 } VapiServerOptions;
@@ -142,6 +145,7 @@ typedef struct VapiScanPlan
  * ----------------------------------------------------------------
  */
 typedef struct VapiHttp VapiHttp;
+typedef struct VapiHttpGroup VapiHttpGroup;
 
 /* Outcome of a request at the transport level. */
 typedef enum VapiHttpResult
@@ -181,11 +185,15 @@ typedef struct VapiHttpResponse
 } VapiHttpResponse;
 
 extern void vapi_http_global_init(void);
-extern VapiHttp *vapi_http_create(MemoryContext cxt, const char *api_key);
+extern VapiHttpGroup *vapi_http_group_create(MemoryContext cxt);
+extern VapiHttp *vapi_http_create(MemoryContext cxt, VapiHttpGroup *group,
+								  const char *api_key);
 extern void vapi_http_start(VapiHttp *http, const VapiHttpRequest *req,
 							MemoryContext resp_cxt);
 extern bool vapi_http_pending(VapiHttp *http);
+extern bool vapi_http_done(VapiHttp *http);
 extern void vapi_http_pump(VapiHttp *http);
+extern int	vapi_http_wait_any(VapiHttp *const *handles, int n);
 extern void vapi_http_finish(VapiHttp *http, VapiHttpResponse *resp);
 extern void vapi_http_abort(VapiHttp *http);
 extern bool vapi_http_url_is_valid(const char *url, char **why);
