@@ -8,7 +8,7 @@
 \! python3 test/mockctl.py reset --count 2500 --seed 1
 SET TimeZone = 'UTC';
 CREATE SERVER small FOREIGN DATA WRAPPER vapi_fdw
-  OPTIONS (url :'mock_url', page_size '100');
+  OPTIONS (url :'mock_url', page_size '100', max_concurrent_requests '1');
 CREATE USER MAPPING FOR CURRENT_USER SERVER small OPTIONS (api_key :'mock_key');
 CREATE FOREIGN TABLE small_numbers (id uuid, name text, created_at timestamptz)
   SERVER small;

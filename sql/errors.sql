@@ -9,7 +9,8 @@
 
 -- A server with no retries and short timeouts for the failure cases.
 CREATE SERVER fragile FOREIGN DATA WRAPPER vapi_fdw
-  OPTIONS (url :'mock_url', max_retries '0', timeout_ms '1000', connect_timeout_ms '1000');
+  OPTIONS (url :'mock_url', max_retries '0', timeout_ms '1000', connect_timeout_ms '1000',
+           max_concurrent_requests '1', count_pushdown 'false');
 CREATE USER MAPPING FOR CURRENT_USER SERVER fragile OPTIONS (api_key :'mock_key');
 CREATE FOREIGN TABLE fragile_numbers (id uuid, number text) SERVER fragile;
 
@@ -44,7 +45,7 @@ SELECT count(*) FROM fragile_numbers;
 \! python3 test/mockctl.py fault '[{"match":"GET /v2/phone-number","kind":"stall","ms":5000}]'
 SELECT count(*) FROM fragile_numbers;
 CREATE SERVER nowhere FOREIGN DATA WRAPPER vapi_fdw
-  OPTIONS (url 'http://127.0.0.1:9', max_retries '0');
+  OPTIONS (url 'http://127.0.0.1:9', max_retries '0', count_pushdown 'false');
 CREATE USER MAPPING FOR CURRENT_USER SERVER nowhere OPTIONS (api_key :'mock_key');
 CREATE FOREIGN TABLE nowhere_numbers (id uuid) SERVER nowhere;
 SELECT count(*) FROM nowhere_numbers;

@@ -10,7 +10,8 @@
 \getenv mock_key VAPI_MOCK_KEY
 \! python3 test/mockctl.py reset --count 2500 --seed 1
 SET TimeZone = 'UTC';
-CREATE SERVER fid FOREIGN DATA WRAPPER vapi_fdw OPTIONS (url :'mock_url', page_size '100');
+CREATE SERVER fid FOREIGN DATA WRAPPER vapi_fdw
+  OPTIONS (url :'mock_url', page_size '100', max_concurrent_requests '1', count_pushdown 'false');
 CREATE USER MAPPING FOR CURRENT_USER SERVER fid OPTIONS (api_key :'mock_key');
 CREATE FOREIGN TABLE fid_numbers (id uuid, name text, created_at timestamptz) SERVER fid;
 CREATE TABLE truth AS SELECT id, name, created_at FROM phone_numbers;

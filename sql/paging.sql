@@ -8,7 +8,7 @@
 \! python3 test/mockctl.py reset --count 2500 --seed 1
 
 CREATE SERVER tiny FOREIGN DATA WRAPPER vapi_fdw
-  OPTIONS (url :'mock_url', page_size '4');
+  OPTIONS (url :'mock_url', page_size '4', max_concurrent_requests '1');
 CREATE USER MAPPING FOR CURRENT_USER SERVER tiny OPTIONS (api_key :'mock_key');
 CREATE FOREIGN TABLE tiny_numbers (id uuid, created_at timestamptz) SERVER tiny;
 

@@ -7,8 +7,13 @@
 \getenv mock_url VAPI_MOCK_URL
 \getenv mock_key VAPI_MOCK_KEY
 
+-- The tests up to concurrency assert the exact requests of each query, in
+-- the order they are sent, so their server sends one at a time, and they
+-- scan with count(*), so it is not answered from the metadata; parallel.sql
+-- tests the defaults (several requests at once, count from metadata), and
+-- the differential test runs with them.
 CREATE SERVER vapi FOREIGN DATA WRAPPER vapi_fdw
-  OPTIONS (url :'mock_url');
+  OPTIONS (url :'mock_url', max_concurrent_requests '1', count_pushdown 'false');
 CREATE USER MAPPING FOR CURRENT_USER SERVER vapi
   OPTIONS (api_key :'mock_key');
 IMPORT FOREIGN SCHEMA vapi FROM SERVER vapi INTO public;

@@ -163,7 +163,10 @@ vapi_scan_userid(ForeignScan *fsplan, EState *estate)
 #if PG_VERSION_NUM >= 160000
 	return OidIsValid(fsplan->checkAsUser) ? fsplan->checkAsUser : GetUserId();
 #else
-	RangeTblEntry *rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
+	/* a count pushed down scans no relation: its table is in fs_relids */
+	Index		rti = fsplan->scan.scanrelid > 0 ? fsplan->scan.scanrelid :
+		(Index) bms_next_member(fsplan->fs_relids, -1);
+	RangeTblEntry *rte = exec_rt_fetch(rti, estate);
 
 	return OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
 #endif

@@ -59,6 +59,9 @@ static const VapiOption vapi_options[] = {
 	{"max_response_bytes", ForeignServerRelationId, VAPI_OPT_INT,
 	1024, INT64CONST(1073741824)},
 	{"prefetch", ForeignServerRelationId, VAPI_OPT_BOOL, 0, 0},
+	{"max_concurrent_requests", ForeignServerRelationId, VAPI_OPT_INT, 1,
+	VAPI_MAX_CONCURRENT},
+	{"count_pushdown", ForeignServerRelationId, VAPI_OPT_BOOL, 0, 0},
 	{"beyond_retention", ForeignServerRelationId, VAPI_OPT_RETENTION, 0, 0},
 	{"api_key", UserMappingRelationId, VAPI_OPT_SECRET, 0, 0},
 	{"key", AttributeRelationId, VAPI_OPT_KEY, 0, 0},
@@ -354,6 +357,8 @@ vapi_get_server_options(ForeignServer *server, VapiServerOptions *opts)
 	opts->page_size = VAPI_DEFAULT_PAGE_SIZE;
 	opts->max_response_bytes = VAPI_DEFAULT_MAX_RESPONSE_BYTES;
 	opts->prefetch = true;
+	opts->max_concurrent = VAPI_DEFAULT_MAX_CONCURRENT;
+	opts->count_pushdown = true;
 	opts->beyond_retention_error = false;
 
 	foreach(lc, server->options)
@@ -384,6 +389,10 @@ vapi_get_server_options(ForeignServer *server, VapiServerOptions *opts)
 			opts->max_response_bytes = v;
 		else if (strcmp(def->defname, "prefetch") == 0)
 			(void) parse_bool(value, &opts->prefetch);
+		else if (strcmp(def->defname, "count_pushdown") == 0)
+			(void) parse_bool(value, &opts->count_pushdown);
+		else if (strcmp(def->defname, "max_concurrent_requests") == 0)
+			opts->max_concurrent = (int) v;
 		else if (strcmp(def->defname, "beyond_retention") == 0)
 			opts->beyond_retention_error = strcmp(value, "error") == 0;
 	}

@@ -100,6 +100,59 @@ typedef struct VapiKeyset
 } VapiKeyset;
 
 /*
+ * One createdAt window of a list scan: the rows with createdAt in [lo, hi)
+ * (either end may be open), paged through by keyset on its own.  A scan
+ * starts with one window over its whole range; once its first page tells
+ * how many rows there are, it is split so that several windows page at
+ * once (see vapi_split_windows).  Windows are disjoint and half-open, so
+ * no phone number can be in two; each row is checked against its window.
+ */
+typedef struct VapiWindow
+{
+	bool		has_lo;			/* createdAtGe lo */
+	int64		lo;				/* Unix microseconds, a millisecond */
+	bool		has_hi;			/* createdAtLt hi */
+	int64		hi;
+
+	MemoryContext page_cxt;		/* the current page: body and parsed tree */
+	MemoryContext next_cxt;		/* the next page, while it is fetched */
+	MemoryContext bound_cxt;	/* keyset bound and the ids seen at it */
+
+	/* the current page, and the request it answers */
+	VapiPage   *page;
+	VapiPageInfo info;
+	int			next_item;		/* next item of the page to return */
+	VapiPageRequest cur;
+
+	/* the window's handle, and its next page's request under way */
+	VapiHttp   *http;
+	bool		prefetching;	/* requested in advance, not yet needed */
+	VapiPageRequest pending;	/* path in next_cxt */
+
+	VapiKeyset	keyset;
+
+	/* the limit and page of the request built last */
+	int			built_limit;
+	int			built_page;
+	bool		skip_bound_ms;	/* the next page starts before the bound's ms */
+
+	int64		left;			/* rows after the current page, or -1 */
+	bool		finished;		/* every row returned */
+	bool		span_ok;		/* the page's span is known: */
+	int64		span_first;		/* createdAt of its first row */
+	int64		span_last;		/* and of its last */
+} VapiWindow;
+
+/* Concurrent lookups: one request per slot, consumed in id order. */
+typedef struct VapiLookupSlot
+{
+	VapiHttp   *http;
+	MemoryContext cxt;			/* its request and answer */
+	char	   *path;
+	bool		busy;			/* a request was started */
+} VapiLookupSlot;
+
+/*
  * Executor state of a scan.  Also used, without a ForeignScanState, by
  * ANALYZE.
  */
@@ -117,9 +170,6 @@ struct VapiScanState
 
 	MemoryContext scan_cxt;		/* lives as long as the scan */
 	MemoryContext runtime_cxt;	/* values computed when the scan starts */
-	MemoryContext page_cxt;		/* the current page: body and parsed tree */
-	MemoryContext next_cxt;		/* the next page, while it is fetched */
-	MemoryContext bound_cxt;	/* keyset bound and the ids seen at it */
 
 	/* computed when the scan (re)starts */
 	bool		started;
@@ -129,29 +179,30 @@ struct VapiScanState
 	int			next_id;
 	char	   *first_request;	/* for EXPLAIN ANALYZE (in scan_cxt: it
 								 * outlives rescans) */
-
-	/* the current page, and the request it answers */
-	VapiPage   *page;
-	VapiPageInfo info;
-	int			next_item;		/* next item of the page to return */
 	int64		returned;		/* rows returned so far */
-	VapiPageRequest cur;
 
-	/* the connection handle, and the next page's request under way */
-	VapiHttp   *http;
-	bool		prefetching;	/* requested in advance, not yet needed */
-	VapiPageRequest pending;	/* path in next_cxt */
+	/* list scans: the windows, in the order of the scan */
+	VapiWindow **windows;
+	int			nwindows;
+	int			maxwindows;		/* allocated */
+	VapiWindow *w;				/* the one whose page is being returned */
+	List	   *spare_http;		/* handles of finished windows */
+	int			windows_made;	/* for EXPLAIN ANALYZE */
+	int			max_concurrent;
 
-	VapiKeyset	keyset;
+	/* lookups: requests in flight, slot i serves ids i, i + n, ... */
+	VapiLookupSlot *slots;
+	int			nslots;
+	int			next_sent;		/* index of the next id to request */
 
 	/* a statement does not see the numbers it created itself */
 	CommandId	curcid;			/* of the scan's snapshot */
 
-	/* the limit and page of the request built last */
-	int			built_limit;
-	int			built_page;
+	/* a count pushed down: done, and where the number came from */
+	bool		counted;
+	int			count_source;	/* 1: metadata.totalItems, 2: rows counted */
+
 	bool		reordered;		/* the server's order was not the one asked */
-	bool		skip_bound_ms;	/* the next page starts before the bound's ms */
 	bool		warned_retention;
 	bool		retention_cut;	/* the metadata said the window cuts it */
 	VapiPageInfo retention_info;	/* what it said */
@@ -183,31 +234,47 @@ typedef struct VapiKeptObject
 
 static void vapi_scan_init(VapiScanState *st, Relation rel, Oid userid,
 						   List *retrieved_attrs, MemoryContext parent);
+static VapiWindow *vapi_window_add(VapiScanState *st, int pos);
+static void vapi_window_release(VapiScanState *st, VapiWindow *w);
+static void vapi_drop_windows(VapiScanState *st);
+static void vapi_scan_stop_requests(VapiScanState *st);
+static VapiWindow *vapi_next_window(VapiScanState *st);
+static void vapi_split_windows(VapiScanState *st, VapiWindow *w);
+static void vapi_rebalance(VapiScanState *st);
+static void vapi_check_in_window(VapiWindow *w, VapiItem *item);
+static void vapi_page_span(VapiWindow *w);
+static bool vapi_window_cut(VapiScanState *st, VapiWindow *w, double rows,
+							int64 *cut);
+static void vapi_lookup_send(VapiScanState *st);
+static VapiItem *vapi_scan_next_item(VapiScanState *st);
+static bool vapi_count_matches(VapiScanState *st, VapiItem *item);
 static void vapi_scan_start(VapiScanState *st, List *dpcontext,
 							bool useprefix, List **display);
 static bool vapi_scan_next_row(VapiScanState *st, Datum *values, bool *nulls);
 static void vapi_scan_error_callback(void *arg);
 static void vapi_scan_keep(VapiScanState *st, VapiItem *item, const char *id);
 static bool vapi_find_scan_walker(PlanState *ps, void *context);
-static char *vapi_next_list_request(VapiScanState *st);
-static void vapi_advance_keyset(VapiScanState *st);
-static void vapi_fetch_page(VapiScanState *st);
-static void vapi_receive_page(VapiScanState *st, VapiHttpResponse *resp);
-static void vapi_check_progress(VapiScanState *st, int n);
-static bool vapi_page_has_more(VapiScanState *st, int n);
-static void vapi_request_after_page(VapiScanState *st);
+static char *vapi_next_list_request(VapiScanState *st, VapiWindow *w);
+static void vapi_advance_keyset(VapiScanState *st, VapiWindow *w);
+static void vapi_fetch_page(VapiScanState *st, VapiWindow *w);
+static void vapi_receive_page(VapiScanState *st, VapiWindow *w,
+							  VapiHttpResponse *resp);
+static void vapi_check_progress(VapiScanState *st, VapiWindow *w, int n);
+static bool vapi_page_has_more(VapiScanState *st, VapiWindow *w, int n);
+static void vapi_request_after_page(VapiScanState *st, VapiWindow *w);
 static int	vapi_lacking_param(const VapiHttpResponse *resp, const char *path);
 static bool vapi_list_fallback(VapiScanState *st, const VapiHttpResponse *resp,
 							   const char *path);
-static void vapi_check_page_order(VapiScanState *st);
-static void vapi_check_retention(VapiScanState *st, bool at_end);
+static void vapi_check_page_order(VapiScanState *st, VapiWindow *w);
+static void vapi_check_retention(VapiScanState *st, VapiWindow *w, bool at_end);
 static bool vapi_fetch_lookup(VapiScanState *st);
 static void vapi_request_error_callback(void *arg);
-static bool vapi_seen(VapiScanState *st, const char *id);
+static bool vapi_seen(VapiWindow *w, const char *id);
 static bool vapi_in_id_list(List *ids, const char *id);
-static void vapi_start_page_request(VapiScanState *st);
-static void vapi_start_guessed_request(VapiScanState *st, const char *guess);
-static void vapi_set_next_filter(VapiScanState *st);
+static void vapi_start_page_request(VapiScanState *st, VapiWindow *w);
+static void vapi_start_guessed_request(VapiScanState *st, VapiWindow *w,
+									   const char *guess);
+static void vapi_set_next_filter(VapiWindow *w);
 static bool vapi_raw_contains(const char *body, size_t len, const char *text);
 static char *vapi_raw_last_string(const char *body, size_t len,
 								  const char *key);
@@ -232,7 +299,11 @@ vapi_scan_begin(ForeignScanState *node, const VapiScanPlan *plan, Oid userid)
 	scan_cxt = AllocSetContextCreate(estate->es_query_cxt, "vapi_fdw scan",
 									 ALLOCSET_DEFAULT_SIZES);
 	st = MemoryContextAllocZero(scan_cxt, sizeof(VapiScanState));
-	st->rel = node->ss.ss_currentRelation;
+	/* a count pushed down scans no relation: its table is in fs_relids */
+	st->rel = plan->mode == VAPI_MODE_COUNT ?
+		ExecGetRangeTableRelation(estate,
+								  (Index) bms_next_member(fsplan->fs_relids, -1)) :
+		node->ss.ss_currentRelation;
 	st->relname = pstrdup(RelationGetRelationName(st->rel));
 	st->plan = *plan;
 	st->operands = ExecInitExprList(fsplan->fdw_exprs, (PlanState *) node);
@@ -249,14 +320,17 @@ vapi_scan_begin(ForeignScanState *node, const VapiScanPlan *plan, Oid userid)
 
 /*
  * vapi_scan_end
- *		Finish a scan.  The contexts go with the query; the connection
- *		stays cached for the next query.
+ *		Finish a scan: abandon any request still under way and free the
+ *		pages.  The contexts go with the query; the connection stays
+ *		cached for the next query.
  */
 void
 vapi_scan_end(VapiScanState *st)
 {
-	if (st != NULL && st->page_cxt != NULL)
-		MemoryContextReset(st->page_cxt);
+	if (st == NULL || st->conn == NULL)
+		return;
+	vapi_scan_stop_requests(st);
+	vapi_drop_windows(st);
 }
 
 /*
@@ -300,6 +374,37 @@ vapi_scan_reordered(VapiScanState *st)
 }
 
 /*
+ * vapi_scan_windows
+ *		How many createdAt windows the scan used (1: it was not split).
+ */
+int
+vapi_scan_windows(VapiScanState *st)
+{
+	return Max(st->windows_made, 1);
+}
+
+/*
+ * vapi_scan_count_source
+ *		Where a count pushed down came from: 0 not counted yet, 1
+ *		metadata.totalItems, 2 the rows, counted (no totalItems).
+ */
+int
+vapi_scan_count_source(VapiScanState *st)
+{
+	return st->count_source;
+}
+
+/*
+ * vapi_scan_relation
+ *		The foreign table the scan reads.
+ */
+Relation
+vapi_scan_relation(VapiScanState *st)
+{
+	return st->rel;
+}
+
+/*
  * vapi_scan_stats
  *		What the scan actually sent and received.
  */
@@ -311,8 +416,9 @@ vapi_scan_stats(VapiScanState *st)
 
 /*
  * vapi_scan_init
- *		Connect and set up what every scan needs: the column map and the
- *		memory contexts, all in or under "parent".
+ *		Connect and set up what every scan needs: the column map, the
+ *		memory contexts and the first window (over the whole range), all
+ *		in or under "parent".
  */
 static void
 vapi_scan_init(VapiScanState *st, Relation rel, Oid userid,
@@ -327,20 +433,130 @@ vapi_scan_init(VapiScanState *st, Relation rel, Oid userid,
 	st->conn = vapi_get_connection(server, userid);
 	if (st->plan.page_size <= 0)
 		st->plan.page_size = vapi_connection_options(st->conn)->page_size;
+	st->max_concurrent = vapi_connection_options(st->conn)->max_concurrent;
 	st->columns = vapi_build_columns(rel, retrieved_attrs, &st->ncolumns);
 	st->scan_cxt = parent;
 	if (st->runtime_cxt == NULL)
 		st->runtime_cxt = AllocSetContextCreate(parent, "vapi_fdw runtime",
 												ALLOCSET_SMALL_SIZES);
-	st->page_cxt = AllocSetContextCreate(parent, "vapi_fdw page",
-										 ALLOCSET_DEFAULT_SIZES);
-	st->next_cxt = AllocSetContextCreate(parent, "vapi_fdw next page",
-										 ALLOCSET_DEFAULT_SIZES);
-	st->http = vapi_connection_acquire(st->conn, parent);
-	st->bound_cxt = AllocSetContextCreate(parent, "vapi_fdw keyset bound",
-										  ALLOCSET_SMALL_SIZES);
-	st->keyset.page_no = 1;
 	MemoryContextSwitchTo(oldcxt);
+	st->w = vapi_window_add(st, 0);
+}
+
+/*
+ * vapi_window_add
+ *		A new window at position "pos" of the scan's windows, over the
+ *		whole range (the caller narrows it), with a handle of its own.
+ */
+static VapiWindow *
+vapi_window_add(VapiScanState *st, int pos)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(st->scan_cxt);
+	VapiWindow *w = palloc0(sizeof(VapiWindow));
+	int			i;
+
+	w->page_cxt = AllocSetContextCreate(st->scan_cxt, "vapi_fdw page",
+										ALLOCSET_DEFAULT_SIZES);
+	w->next_cxt = AllocSetContextCreate(st->scan_cxt, "vapi_fdw next page",
+										ALLOCSET_DEFAULT_SIZES);
+	w->bound_cxt = AllocSetContextCreate(st->scan_cxt, "vapi_fdw keyset bound",
+										 ALLOCSET_SMALL_SIZES);
+	if (st->spare_http != NIL)
+	{
+		w->http = linitial(st->spare_http);
+		st->spare_http = list_delete_first(st->spare_http);
+	}
+	else
+		w->http = vapi_connection_acquire(st->conn, st->scan_cxt);
+	w->keyset.page_no = 1;
+	w->left = -1;
+
+	if (st->nwindows == st->maxwindows)
+	{
+		st->maxwindows = Max(4, st->maxwindows * 2);
+		st->windows = st->windows == NULL ?
+			palloc(sizeof(VapiWindow *) * st->maxwindows) :
+			repalloc(st->windows, sizeof(VapiWindow *) * st->maxwindows);
+	}
+	for (i = st->nwindows; i > pos; i--)
+		st->windows[i] = st->windows[i - 1];
+	st->windows[pos] = w;
+	st->nwindows++;
+	st->windows_made++;
+	MemoryContextSwitchTo(oldcxt);
+	return w;
+}
+
+/*
+ * vapi_window_release
+ *		A window is finished: free its pages and keep its handle for the
+ *		next window.
+ */
+static void
+vapi_window_release(VapiScanState *st, VapiWindow *w)
+{
+	MemoryContext oldcxt;
+
+	if (w->http == NULL)
+		return;
+	if (w->prefetching)
+		vapi_http_abort(w->http);
+	w->prefetching = false;
+	w->finished = true;
+	w->page = NULL;
+	MemoryContextReset(w->page_cxt);
+	MemoryContextReset(w->next_cxt);
+	oldcxt = MemoryContextSwitchTo(st->scan_cxt);
+	st->spare_http = lappend(st->spare_http, w->http);
+	MemoryContextSwitchTo(oldcxt);
+	w->http = NULL;
+}
+
+/*
+ * vapi_drop_windows
+ *		Forget every window (their requests were stopped), keeping their
+ *		handles.
+ */
+static void
+vapi_drop_windows(VapiScanState *st)
+{
+	int			i;
+
+	for (i = 0; i < st->nwindows; i++)
+	{
+		VapiWindow *w = st->windows[i];
+
+		vapi_window_release(st, w);
+		MemoryContextDelete(w->page_cxt);
+		MemoryContextDelete(w->next_cxt);
+		MemoryContextDelete(w->bound_cxt);
+		pfree(w);
+	}
+	st->nwindows = 0;
+	st->w = NULL;
+}
+
+/*
+ * vapi_scan_stop_requests
+ *		Abandon every request of the scan still under way.
+ */
+static void
+vapi_scan_stop_requests(VapiScanState *st)
+{
+	int			i;
+
+	for (i = 0; i < st->nwindows; i++)
+	{
+		if (st->windows[i]->prefetching && st->windows[i]->http != NULL)
+			vapi_http_abort(st->windows[i]->http);
+		st->windows[i]->prefetching = false;
+	}
+	for (i = 0; i < st->nslots; i++)
+	{
+		if (st->slots[i].busy)
+			vapi_http_abort(st->slots[i].http);
+		st->slots[i].busy = false;
+	}
 }
 
 /*
@@ -427,6 +643,15 @@ vapi_scan_start(VapiScanState *st, List *dpcontext, bool useprefix,
 			/* no useful bound (out of range, infinite): the filter decides */
 			if (vapi_time_value(value, type, &ts))
 				vapi_bounds_add(&bounds, q->field, q->strategy, ts);
+			else if (TIMESTAMP_NOT_FINITE(ts) &&
+					 (q->strategy == BTEqualStrategyNumber ||
+					  ((q->strategy == BTLessStrategyNumber ||
+						q->strategy == BTLessEqualStrategyNumber) &&
+					   TIMESTAMP_IS_NOBEGIN(ts)) ||
+					  ((q->strategy == BTGreaterStrategyNumber ||
+						q->strategy == BTGreaterEqualStrategyNumber) &&
+					   TIMESTAMP_IS_NOEND(ts))))
+				st->empty = true;	/* "< -infinity": no time is */
 		}
 		else if (q->kind == VAPI_QUAL_ID_EQ || q->kind == VAPI_QUAL_ID_ANY)
 		{
@@ -480,7 +705,14 @@ vapi_scan_start(VapiScanState *st, List *dpcontext, bool useprefix,
 		if (st->empty)
 			out = lappend(out, pstrdup("none (the quals admit no row)"));
 		else if (st->plan.mode == VAPI_MODE_LIST)
-			out = lappend(out, psprintf("GET %s", vapi_next_list_request(st)));
+			out = lappend(out, psprintf("GET %s", vapi_next_list_request(st, st->w)));
+		else if (st->plan.mode == VAPI_MODE_COUNT)
+		{
+			/* the count's request asks for one row */
+			st->plan.limit = 1;
+			out = lappend(out, psprintf("GET %s", vapi_next_list_request(st, NULL)));
+			st->plan.limit = -1;
+		}
 		else
 		{
 			foreach(lc, st->ids)
@@ -493,18 +725,38 @@ vapi_scan_start(VapiScanState *st, List *dpcontext, bool useprefix,
 }
 
 /*
+ * vapi_tighten
+ *		Replace the time parameter in "slot" by "ts" (Unix microseconds) if
+ *		that is tighter: later for a lower bound, earlier for an upper one.
+ *		A placeholder (EXPLAIN) is kept.
+ */
+static void
+vapi_tighten(const char **slot, int64 ts, bool lower)
+{
+	int64		mine;
+
+	if (*slot != NULL && (*slot)[0] == '$')
+		return;
+	if (*slot == NULL || !vapi_parse_timestamp(*slot, &mine) ||
+		(lower ? ts > mine : ts < mine))
+		*slot = vapi_format_unix_us(ts);
+}
+
+/*
  * vapi_next_list_request
- *		The path and query string of the next list page: the pushed quals,
- *		the keyset bound folded into the createdAt bound on the paging
- *		side, and a limit no larger than the rows still needed.
+ *		The path and query string of the next list page of window "w" (or,
+ *		with no window, of the first page): the pushed quals, the window's
+ *		range, the keyset bound folded into the createdAt bound on the
+ *		paging side, and a limit no larger than the rows still needed.
  */
 static char *
-vapi_next_list_request(VapiScanState *st)
+vapi_next_list_request(VapiScanState *st, VapiWindow *w)
 {
 	VapiListRequest req;
 	int			slot = st->plan.ascending ? VAPI_OP_GE : VAPI_OP_LT;
 	int			lacks = st->conn != NULL ? vapi_connection_api_lacks(st->conn) :
 		st->explain_lacks;
+	List	   *seen = w != NULL ? w->keyset.seen_at_bound : NIL;
 
 	memset(&req, 0, sizeof(req));
 	req.v1 = (lacks & VAPI_API_NO_V2) != 0;
@@ -513,12 +765,11 @@ vapi_next_list_request(VapiScanState *st)
 	if (st->plan.limit >= 0)
 	{
 		/* rows still needed, plus those the bound will repeat */
-		int64		need = st->plan.limit - st->returned +
-			list_length(st->keyset.seen_at_bound);
+		int64		need = st->plan.limit - st->returned + list_length(seen);
 
 		req.limit = (int) Min((int64) st->plan.page_size, Max(need, 1));
 	}
-	req.page = st->keyset.page_no;
+	req.page = w != NULL ? w->keyset.page_no : 1;
 	req.ascending = st->plan.ascending;
 	req.search = (lacks & (VAPI_API_NO_SEARCH | VAPI_API_NO_V2)) ? NULL :
 		st->plan.search;
@@ -543,6 +794,15 @@ vapi_next_list_request(VapiScanState *st)
 				 errdetail("The deployment takes no \"page\" parameter."),
 				 errhint("Raise page_size on the server (at most 1000).")));
 
+	if (w == NULL)
+		return vapi_deparse_list_request(&req);
+
+	/* the window's range, where it is tighter than the quals' */
+	if (w->has_lo)
+		vapi_tighten(&req.time[VAPI_FIELD_CREATED][VAPI_OP_GE], w->lo, true);
+	if (w->has_hi)
+		vapi_tighten(&req.time[VAPI_FIELD_CREATED][VAPI_OP_LT], w->hi, false);
+
 	/*
 	 * The keyset bound: the millisecond where the previous page ended.
 	 * Descending, "createdAtLt" the millisecond after it (numbers stored
@@ -550,20 +810,16 @@ vapi_next_list_request(VapiScanState *st)
 	 * "createdAtGe" it.  The rows of that millisecond already returned are
 	 * dropped by id.
 	 */
-	if (st->keyset.bound != NULL)
+	if (w->keyset.bound != NULL)
 	{
-		const char *mine = req.time[VAPI_FIELD_CREATED][slot];
-		int64		key = st->plan.ascending ? st->keyset.bound_ts :
-			st->skip_bound_ms ? st->keyset.bound_ts : st->keyset.bound_ts + 1000;
-		int64		ts;
+		int64		key = st->plan.ascending ? w->keyset.bound_ts :
+			w->skip_bound_ms ? w->keyset.bound_ts : w->keyset.bound_ts + 1000;
 
-		if (mine == NULL || mine[0] == '$' ||
-			!vapi_parse_timestamp(mine, &ts) ||
-			(st->plan.ascending ? key > ts : key < ts))
-			req.time[VAPI_FIELD_CREATED][slot] = vapi_format_unix_us(key);
+		vapi_tighten(&req.time[VAPI_FIELD_CREATED][slot], key,
+					 st->plan.ascending);
 	}
-	st->built_limit = req.limit;
-	st->built_page = req.page;
+	w->built_limit = req.limit;
+	w->built_page = req.page;
 	return vapi_deparse_list_request(&req);
 }
 
@@ -586,7 +842,7 @@ vapi_request_error_callback(void *arg)
  *		returned, before it is freed.
  */
 static void
-vapi_advance_keyset(VapiScanState *st)
+vapi_advance_keyset(VapiScanState *st, VapiWindow *w)
 {
 	MemoryContext oldcxt;
 	VapiItem   *last;
@@ -594,36 +850,36 @@ vapi_advance_keyset(VapiScanState *st)
 	int64		last_ts;
 	int			i;
 
-	if (st->page == NULL || st->info.count == 0)
+	if (w->page == NULL || w->info.count == 0)
 		return;
-	last = vapi_json_page_item(st->page, st->info.count - 1);
+	last = vapi_json_page_item(w->page, w->info.count - 1);
 	last_created = vapi_json_item_string(last, "createdAt");
 	if (last_created == NULL || !vapi_parse_timestamp(last_created, &last_ts))
 	{
 		/* Cannot move the bound: step to the next page at the same one. */
-		st->keyset.page_no++;
+		w->keyset.page_no++;
 		return;
 	}
 	last_ts = vapi_ms_floor(last_ts);
 
-	if (st->keyset.bound == NULL || last_ts != st->keyset.bound_ts)
+	if (w->keyset.bound == NULL || last_ts != w->keyset.bound_ts)
 	{
 		const char *first_created;
 		int64		first_ts;
 
-		MemoryContextReset(st->bound_cxt);
-		st->keyset.seen_at_bound = NIL;
-		st->keyset.bound = MemoryContextStrdup(st->bound_cxt, last_created);
-		st->keyset.bound_ts = last_ts;
+		MemoryContextReset(w->bound_cxt);
+		w->keyset.seen_at_bound = NIL;
+		w->keyset.bound = MemoryContextStrdup(w->bound_cxt, last_created);
+		w->keyset.bound_ts = last_ts;
 
 		/*
 		 * If the whole page is in the new bound's millisecond, the first
 		 * page at it is this one again: start the run at its second page.
 		 */
-		first_created = vapi_json_item_string(vapi_json_page_item(st->page, 0),
+		first_created = vapi_json_item_string(vapi_json_page_item(w->page, 0),
 											  "createdAt");
-		st->keyset.page_no = 1;
-		st->skip_bound_ms = false;
+		w->keyset.page_no = 1;
+		w->skip_bound_ms = false;
 		if (first_created != NULL &&
 			vapi_parse_timestamp(first_created, &first_ts) &&
 			vapi_ms_floor(first_ts) == last_ts)
@@ -634,38 +890,38 @@ vapi_advance_keyset(VapiScanState *st)
 			 * it.
 			 */
 			if ((vapi_connection_api_lacks(st->conn) & VAPI_API_NO_V2) &&
-				st->info.count < st->cur.limit)
-				st->skip_bound_ms = true;
+				w->info.count < w->cur.limit)
+				w->skip_bound_ms = true;
 			else
-				st->keyset.page_no = 2;
+				w->keyset.page_no = 2;
 		}
 	}
 	else if ((vapi_connection_api_lacks(st->conn) & VAPI_API_NO_V2) &&
-			 st->info.count < st->cur.limit)
+			 w->info.count < w->cur.limit)
 	{
 		/* v1: a short page in the same millisecond exhausts it */
-		st->skip_bound_ms = true;
+		w->skip_bound_ms = true;
 	}
 	else
 	{
 		/* A run in one millisecond longer than a page: step through it. */
-		st->keyset.page_no++;
+		w->keyset.page_no++;
 	}
 
 	/* The ids in the bound's millisecond, from the end of the page back. */
-	oldcxt = MemoryContextSwitchTo(st->bound_cxt);
-	for (i = st->info.count - 1; i >= 0; i--)
+	oldcxt = MemoryContextSwitchTo(w->bound_cxt);
+	for (i = w->info.count - 1; i >= 0; i--)
 	{
-		VapiItem   *item = vapi_json_page_item(st->page, i);
+		VapiItem   *item = vapi_json_page_item(w->page, i);
 		const char *created = vapi_json_item_string(item, "createdAt");
 		const char *id = vapi_json_item_id(item);
 		int64		ts;
 
 		if (created == NULL || !vapi_parse_timestamp(created, &ts) ||
-			vapi_ms_floor(ts) != st->keyset.bound_ts)
+			vapi_ms_floor(ts) != w->keyset.bound_ts)
 			break;
-		if (id != NULL && !vapi_seen(st, id))
-			st->keyset.seen_at_bound = lappend(st->keyset.seen_at_bound, pstrdup(id));
+		if (id != NULL && !vapi_seen(w, id))
+			w->keyset.seen_at_bound = lappend(w->keyset.seen_at_bound, pstrdup(id));
 	}
 	MemoryContextSwitchTo(oldcxt);
 }
@@ -677,23 +933,23 @@ vapi_advance_keyset(VapiScanState *st)
  *		while the current page is returned.
  */
 static void
-vapi_start_page_request(VapiScanState *st)
+vapi_start_page_request(VapiScanState *st, VapiWindow *w)
 {
 	MemoryContext oldcxt;
 
-	MemoryContextReset(st->next_cxt);
-	oldcxt = MemoryContextSwitchTo(st->next_cxt);
-	st->pending.path = vapi_next_list_request(st);
-	st->pending.limit = st->built_limit;
-	st->pending.page = st->built_page;
-	vapi_set_next_filter(st);
+	MemoryContextReset(w->next_cxt);
+	oldcxt = MemoryContextSwitchTo(w->next_cxt);
+	w->pending.path = vapi_next_list_request(st, w);
+	w->pending.limit = w->built_limit;
+	w->pending.page = w->built_page;
+	vapi_set_next_filter(w);
 	MemoryContextSwitchTo(oldcxt);
 
 	if (st->first_request == NULL)
-		st->first_request = MemoryContextStrdup(st->scan_cxt, st->pending.path);
-	vapi_request_start(st->conn, st->http, "GET", st->pending.path, NULL, 0,
-					   st->next_cxt, &st->stats);
-	st->prefetching = true;
+		st->first_request = MemoryContextStrdup(st->scan_cxt, w->pending.path);
+	vapi_request_start(st->conn, w->http, "GET", w->pending.path, NULL, 0,
+					   w->next_cxt, &st->stats);
+	w->prefetching = true;
 }
 
 /*
@@ -775,22 +1031,22 @@ vapi_list_fallback(VapiScanState *st, const VapiHttpResponse *resp,
  *		rows in a wrong order would be lost or returned twice by the keyset.
  */
 static void
-vapi_check_page_order(VapiScanState *st)
+vapi_check_page_order(VapiScanState *st, VapiWindow *w)
 {
 	int64		prev;
 	bool		have_prev = false;
 	const char *prev_id = NULL;
 	int			i;
 
-	if (st->keyset.bound != NULL)
+	if (w->keyset.bound != NULL)
 	{
 		/* descending: before the bound's millisecond ends; ascending: in it or after */
-		prev = st->plan.ascending ? st->keyset.bound_ts : st->keyset.bound_ts + 999;
+		prev = st->plan.ascending ? w->keyset.bound_ts : w->keyset.bound_ts + 999;
 		have_prev = true;
 	}
-	for (i = 0; i < st->info.count; i++)
+	for (i = 0; i < w->info.count; i++)
 	{
-		VapiItem   *item = vapi_json_page_item(st->page, i);
+		VapiItem   *item = vapi_json_page_item(w->page, i);
 		const char *created = vapi_json_item_string(item, "createdAt");
 		int64		ts;
 
@@ -801,12 +1057,12 @@ vapi_check_page_order(VapiScanState *st)
 			const char *id = vapi_json_item_id(item);
 
 			/* the first page of a scan free to take any order: follow it */
-			if (st->keyset.bound == NULL && st->keyset.page_no == 1 && !st->plan.sorted &&
-				!st->reordered && i > 0)
+			if (w->keyset.bound == NULL && w->keyset.page_no == 1 && !st->plan.sorted &&
+				!st->reordered && st->windows_made == 1 && i > 0)
 			{
 				st->plan.ascending = !st->plan.ascending;
 				st->reordered = true;
-				vapi_check_page_order(st);
+				vapi_check_page_order(st, w);
 				return;
 			}
 			ereport(ERROR,
@@ -833,7 +1089,7 @@ vapi_check_page_order(VapiScanState *st)
  *		WARNING, once per scan, or an ERROR with beyond_retention 'error'.
  */
 static void
-vapi_check_retention(VapiScanState *st, bool at_end)
+vapi_check_retention(VapiScanState *st, VapiWindow *w, bool at_end)
 {
 	const char *asked = st->time[VAPI_FIELD_CREATED][VAPI_OP_GE];
 	int64		asked_ts;
@@ -843,14 +1099,14 @@ vapi_check_retention(VapiScanState *st, bool at_end)
 		return;
 	if (!at_end)
 	{
-		if (st->info.has_applied_created_ge)
+		if (w->info.has_applied_created_ge)
 			narrower = asked == NULL || asked[0] == '$' ||
 				!vapi_parse_timestamp(asked, &asked_ts) ||
-				st->info.applied_created_ge > asked_ts;
-		if (st->info.beyond_retention == 1 || narrower)
+				w->info.applied_created_ge > asked_ts;
+		if (w->info.beyond_retention == 1 || narrower)
 		{
 			st->retention_cut = true;
-			st->retention_info = st->info;
+			st->retention_info = w->info;
 		}
 		/*
 		 * Newest first, the window only cuts what the scan reaches at its
@@ -883,20 +1139,21 @@ vapi_check_retention(VapiScanState *st, bool at_end)
  *		v2 is remembered and asked again without it.
  */
 static void
-vapi_receive_page(VapiScanState *st, VapiHttpResponse *resp)
+vapi_receive_page(VapiScanState *st, VapiWindow *w,
+							  VapiHttpResponse *resp)
 {
 	for (;;)
 	{
-		if (!st->prefetching)
-			vapi_start_page_request(st);
-		st->prefetching = false;
-		vapi_request_finish(st->conn, st->http, "GET", st->pending.path, NIL,
+		if (!w->prefetching)
+			vapi_start_page_request(st, w);
+		w->prefetching = false;
+		vapi_request_finish(st->conn, w->http, "GET", w->pending.path, NIL,
 							VAPI_REQ_ALLOW_CLIENT_ERRORS, resp, &st->stats);
 		if (resp->status != 400 && resp->status != 404)
 			break;
 		/* a deployment lacking what was sent: remember, and ask again */
-		if (!vapi_list_fallback(st, resp, st->pending.path))
-			vapi_raise_response(st->conn, "GET", st->pending.path, NIL, 0, resp);
+		if (!vapi_list_fallback(st, resp, w->pending.path))
+			vapi_raise_response(st->conn, "GET", w->pending.path, NIL, 0, resp);
 	}
 }
 
@@ -906,7 +1163,7 @@ vapi_receive_page(VapiScanState *st, VapiHttpResponse *resp)
  *		in a row with the same first and last phone number.
  */
 static void
-vapi_check_progress(VapiScanState *st, int n)
+vapi_check_progress(VapiScanState *st, VapiWindow *w, int n)
 {
 	const char *first_id;
 	const char *last_id;
@@ -914,23 +1171,23 @@ vapi_check_progress(VapiScanState *st, int n)
 
 	if (n == 0)
 		return;
-	first_id = vapi_json_item_id(vapi_json_page_item(st->page, 0));
-	last_id = vapi_json_item_id(vapi_json_page_item(st->page, n - 1));
+	first_id = vapi_json_item_id(vapi_json_page_item(w->page, 0));
+	last_id = vapi_json_item_id(vapi_json_page_item(w->page, n - 1));
 	if (first_id != NULL && last_id != NULL &&
-		st->keyset.prev_first_id != NULL && st->keyset.prev_last_id != NULL &&
-		strcmp(first_id, st->keyset.prev_first_id) == 0 &&
-		strcmp(last_id, st->keyset.prev_last_id) == 0)
+		w->keyset.prev_first_id != NULL && w->keyset.prev_last_id != NULL &&
+		strcmp(first_id, w->keyset.prev_first_id) == 0 &&
+		strcmp(last_id, w->keyset.prev_last_id) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("Vapi API paging made no progress"),
 				 errdetail("Two consecutive pages held the same phone numbers.")));
 	oldcxt = MemoryContextSwitchTo(st->scan_cxt);
-	if (st->keyset.prev_first_id)
-		pfree(st->keyset.prev_first_id);
-	if (st->keyset.prev_last_id)
-		pfree(st->keyset.prev_last_id);
-	st->keyset.prev_first_id = first_id ? pstrdup(first_id) : NULL;
-	st->keyset.prev_last_id = last_id ? pstrdup(last_id) : NULL;
+	if (w->keyset.prev_first_id)
+		pfree(w->keyset.prev_first_id);
+	if (w->keyset.prev_last_id)
+		pfree(w->keyset.prev_last_id);
+	w->keyset.prev_first_id = first_id ? pstrdup(first_id) : NULL;
+	w->keyset.prev_last_id = last_id ? pstrdup(last_id) : NULL;
 	MemoryContextSwitchTo(oldcxt);
 }
 
@@ -944,25 +1201,25 @@ vapi_check_progress(VapiScanState *st, int n)
  *		scan under a LIMIT that has its rows needs no more either.
  */
 static bool
-vapi_page_has_more(VapiScanState *st, int n)
+vapi_page_has_more(VapiScanState *st, VapiWindow *w, int n)
 {
 	bool		more;
 
 	if (n == 0)
 		more = false;
-	else if (st->info.total_items >= 0 || st->info.has_next_page >= 0)
-		more = (st->info.total_items >= 0 && st->cur.page == 1 &&
-				st->info.total_items > n) ||
-			st->info.has_next_page == 1 ||
-			(st->info.total_items >= 0 && st->cur.page > 1 &&
-			 st->info.has_next_page < 0);
+	else if (w->info.total_items >= 0 || w->info.has_next_page >= 0)
+		more = (w->info.total_items >= 0 && w->cur.page == 1 &&
+				w->info.total_items > n) ||
+			w->info.has_next_page == 1 ||
+			(w->info.total_items >= 0 && w->cur.page > 1 &&
+			 w->info.has_next_page < 0);
 	else
 		more = true;
 	/* the window cut the answer short where the scan ends without a LIMIT */
 	if (!more)
-		vapi_check_retention(st, true);
+		vapi_check_retention(st, w, true);
 	if (st->plan.limit >= 0 &&
-		st->returned + n >= st->plan.limit + list_length(st->cur.seen_ids))
+		st->returned + n >= st->plan.limit + list_length(w->cur.seen_ids))
 		more = false;
 	return more;
 }
@@ -975,38 +1232,38 @@ vapi_page_has_more(VapiScanState *st, int n)
  *		and how many rows it still needs depends on the rows of this page.)
  */
 static void
-vapi_request_after_page(VapiScanState *st)
+vapi_request_after_page(VapiScanState *st, VapiWindow *w)
 {
 	char	   *real_path;
 
-	if (st->keyset.done)
+	if (w->keyset.done)
 	{
 		/* a guess sent in advance asked for a page after the last one */
-		if (st->prefetching)
-			vapi_http_abort(st->http);
-		st->prefetching = false;
+		if (w->prefetching)
+			vapi_http_abort(w->http);
+		w->prefetching = false;
 		return;
 	}
 
-	vapi_advance_keyset(st);
-	real_path = vapi_next_list_request(st);
-	if (st->prefetching && strcmp(real_path, st->pending.path) == 0)
+	vapi_advance_keyset(st, w);
+	real_path = vapi_next_list_request(st, w);
+	if (w->prefetching && strcmp(real_path, w->pending.path) == 0)
 	{
 		/* The guess was right: its rows will need this filter. */
-		MemoryContext oldcxt = MemoryContextSwitchTo(st->next_cxt);
+		MemoryContext oldcxt = MemoryContextSwitchTo(w->next_cxt);
 
-		st->pending.limit = st->built_limit;
-		st->pending.page = st->built_page;
-		vapi_set_next_filter(st);
+		w->pending.limit = w->built_limit;
+		w->pending.page = w->built_page;
+		vapi_set_next_filter(w);
 		MemoryContextSwitchTo(oldcxt);
 	}
 	else
 	{
-		if (st->prefetching)
-			vapi_http_abort(st->http);
-		st->prefetching = false;
+		if (w->prefetching)
+			vapi_http_abort(w->http);
+		w->prefetching = false;
 		if (st->plan.prefetch && st->plan.limit < 0)
-			vapi_start_page_request(st);
+			vapi_start_page_request(st, w);
 	}
 	pfree(real_path);
 }
@@ -1019,7 +1276,7 @@ vapi_request_after_page(VapiScanState *st)
  *		that the network works while this page's rows are returned.
  */
 static void
-vapi_fetch_page(VapiScanState *st)
+vapi_fetch_page(VapiScanState *st, VapiWindow *w)
 {
 	VapiHttpResponse resp;
 	ErrorContextCallback errcb;
@@ -1027,53 +1284,357 @@ vapi_fetch_page(VapiScanState *st)
 	MemoryContext swap;
 	char	   *guess;
 
-	vapi_receive_page(st, &resp);
+	vapi_receive_page(st, w, &resp);
 
 	/* The page just received becomes the current one. */
-	MemoryContextReset(st->page_cxt);
-	swap = st->page_cxt;
-	st->page_cxt = st->next_cxt;
-	st->next_cxt = swap;
-	st->page = NULL;
-	st->next_item = 0;
-	st->cur = st->pending;
+	MemoryContextReset(w->page_cxt);
+	swap = w->page_cxt;
+	w->page_cxt = w->next_cxt;
+	w->next_cxt = swap;
+	w->page = NULL;
+	w->next_item = 0;
+	w->cur = w->pending;
 
 	/*
 	 * Guess the next request from the raw answer, and send it before this
 	 * page is parsed, so that parsing overlaps the network: the bound is
 	 * the last createdAt on the page.  Once the page is parsed and checked,
 	 * the request really needed is compared with the one sent, and a wrong
-	 * one is abandoned for it.
+	 * one is abandoned for it.  (Not after the first page of a scan that
+	 * may be split into windows: the next request depends on the split.)
 	 */
 	if (st->plan.prefetch && st->plan.limit < 0 &&
+		!(st->windows_made == 1 && st->max_concurrent > 1 &&
+		  w->keyset.bound == NULL) &&
 		vapi_raw_contains(resp.body, resp.body_len, "\"hasNextPage\":true"))
 	{
 		guess = vapi_raw_last_string(resp.body, resp.body_len, "createdAt");
-		if (guess != NULL && !(st->keyset.bound != NULL && strcmp(guess, st->keyset.bound) == 0))
-			vapi_start_guessed_request(st, guess);
+		if (guess != NULL && !(w->keyset.bound != NULL && strcmp(guess, w->keyset.bound) == 0))
+			vapi_start_guessed_request(st, w, guess);
 	}
 
-	oldcxt = MemoryContextSwitchTo(st->page_cxt);
+	oldcxt = MemoryContextSwitchTo(w->page_cxt);
 	errcb.callback = vapi_request_error_callback;
-	errcb.arg = st->cur.path;
+	errcb.arg = w->cur.path;
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
 
-	st->page = vapi_json_parse_page(resp.body, resp.body_len, st->page_cxt,
-									&st->info);
+	w->page = vapi_json_parse_page(resp.body, resp.body_len, w->page_cxt,
+									&w->info);
 	st->stats.pages++;
-	st->stats.rows += st->info.count;
+	st->stats.rows += w->info.count;
 
 	/* What came back is checked, every page. */
-	vapi_check_page_order(st);
-	vapi_check_retention(st, false);
-	vapi_check_progress(st, st->info.count);
-	st->keyset.done = !vapi_page_has_more(st, st->info.count);
+	vapi_check_page_order(st, w);
+	vapi_check_retention(st, w, false);
+	vapi_check_progress(st, w, w->info.count);
+	w->keyset.done = !vapi_page_has_more(st, w, w->info.count);
+
+	/* how many rows the window still holds, as far as the API says */
+	if (w->info.total_items >= 0 && w->cur.page == 1)
+		w->left = Max(w->info.total_items - w->info.count, 0);
+	else if (w->left >= 0)
+		w->left = Max(w->left - w->info.count, 0);
+	vapi_page_span(w);
+
+	/* the first page of a scan tells its size: split it into windows */
+	if (!w->keyset.done && st->windows_made == 1)
+		vapi_split_windows(st, w);
 
 	error_context_stack = errcb.previous;
 	MemoryContextSwitchTo(oldcxt);
 
-	vapi_request_after_page(st);
+	vapi_request_after_page(st, w);
+}
+
+/*
+ * vapi_page_span
+ *		Note the createdAt of the first and last row of the window's page
+ *		(Unix microseconds): how densely numbers were created there, which
+ *		is what splitting a window goes by.
+ */
+static void
+vapi_page_span(VapiWindow *w)
+{
+	const char *first;
+	const char *last;
+
+	w->span_ok = false;
+	if (w->info.count < 2)
+		return;
+	first = vapi_json_item_string(vapi_json_page_item(w->page, 0), "createdAt");
+	last = vapi_json_item_string(vapi_json_page_item(w->page, w->info.count - 1),
+								 "createdAt");
+	if (first != NULL && last != NULL &&
+		vapi_parse_timestamp(first, &w->span_first) &&
+		vapi_parse_timestamp(last, &w->span_last))
+		w->span_ok = true;
+}
+
+/*
+ * vapi_window_cut
+ *		Where to cut the rest of window "w" so that the part beyond the cut
+ *		holds about "rows" of its rows: from the keyset bound, as far as
+ *		"rows" reach at the density of its last page, on a millisecond.
+ *		False if that cannot be told or leaves no room.
+ */
+static bool
+vapi_window_cut(VapiScanState *st, VapiWindow *w, double rows, int64 *cut)
+{
+	bool		asc = st->plan.ascending;
+	double		per_row;
+	int64		at;
+	int64		from;
+
+	if (!w->span_ok || w->info.count < 2)
+		return false;
+	/* microseconds per row, at least one millisecond per page */
+	per_row = (double) Max(llabs(w->span_first - w->span_last), 1000) /
+		(w->info.count - 1);
+	from = vapi_ms_floor(w->span_last);
+	at = asc ? from + (int64) (rows * per_row) : from - (int64) (rows * per_row);
+	at = vapi_ms_floor(at);
+
+	/* strictly beyond the bound's millisecond, strictly inside the window */
+	if (asc)
+	{
+		at = Max(at, from + 1000);
+		if (w->has_hi && at >= w->hi)
+			return false;
+	}
+	else
+	{
+		at = Min(at, from);
+		if (at >= from + 1000 || (w->has_lo && at <= w->lo))
+			return false;
+	}
+	*cut = at;
+	return true;
+}
+
+/*
+ * vapi_split_windows
+ *		After the first page of window "w" (the whole scan so far), split
+ *		what is left of it into windows that page at once: as many as
+ *		max_concurrent_requests allows and the rows left need (two pages
+ *		each at least).  The cuts follow the density of the first page;
+ *		vapi_rebalance corrects a guess that was wrong.  Each new window
+ *		sends its first request now; "w"'s own next request is built with
+ *		its narrowed range.
+ *
+ * Not for a scan with a LIMIT (it may stop early), without prefetch
+ * (requests are only sent when needed), or without totalItems (v1).
+ */
+static void
+vapi_split_windows(VapiScanState *st, VapiWindow *w)
+{
+	double		page_rows = Max(w->info.count, 1);
+	double		left = (double) w->left;
+	int			nwin;
+	int			k;
+	int64	   *cuts;
+	int			ncuts = 0;
+	VapiWindow *last = w;
+	int			pos = 0;
+
+	if (st->max_concurrent < 2 || st->plan.limit >= 0 || !st->plan.prefetch ||
+		w->left < 0 || left < 2 * page_rows)
+		return;
+	nwin = (int) Min((double) st->max_concurrent, floor(left / page_rows));
+	if (nwin < 2)
+		return;
+
+	/*
+	 * Cut k leaves k/nwin of the rows to the windows before it.  Window
+	 * "w" keeps the first share, continuing its keyset; each new window
+	 * takes the next share, the last one all the rest, to the scan's end.
+	 * The cuts are all worked out on "w" as it is, before it is narrowed.
+	 */
+	cuts = palloc(sizeof(int64) * nwin);
+	for (k = 1; k < nwin; k++)
+	{
+		if (!vapi_window_cut(st, w, left * k / nwin, &cuts[ncuts]) ||
+			(ncuts > 0 && (st->plan.ascending ? cuts[ncuts] <= cuts[ncuts - 1] :
+						   cuts[ncuts] >= cuts[ncuts - 1])))
+			break;
+		ncuts++;
+	}
+	for (k = 0; k < ncuts; k++)
+	{
+		VapiWindow *nw = vapi_window_add(st, ++pos);
+
+		if (st->plan.ascending)
+		{
+			/* [cut, the end of the last window) */
+			nw->has_lo = true;
+			nw->lo = cuts[k];
+			nw->has_hi = last->has_hi;
+			nw->hi = last->hi;
+			last->has_hi = true;
+			last->hi = cuts[k];
+		}
+		else
+		{
+			nw->has_hi = true;
+			nw->hi = cuts[k];
+			nw->has_lo = last->has_lo;
+			nw->lo = last->lo;
+			last->has_lo = true;
+			last->lo = cuts[k];
+		}
+		last = nw;
+	}
+	pfree(cuts);
+	for (k = 1; k <= pos; k++)
+		vapi_start_page_request(st, st->windows[k]);
+}
+
+/*
+ * vapi_rebalance
+ *		A window has finished: if another one still holds more than two
+ *		pages, split it (between its keyset bound and its far end, half of
+ *		its rows each, by its own density) so that the freed request slot
+ *		is used.  The split window's request under way was built with its
+ *		old range: it is sent again with the new one.
+ */
+static void
+vapi_rebalance(VapiScanState *st)
+{
+	VapiWindow *big = NULL;
+	int			pos = -1;
+	int			active = 0;
+	int			i;
+	int64		cut;
+	VapiWindow *nw;
+
+	for (i = 0; i < st->nwindows; i++)
+	{
+		VapiWindow *v = st->windows[i];
+
+		if (v->finished)
+			continue;
+		active++;
+		if (!v->keyset.done && v->keyset.bound != NULL &&
+			v->left > 2 * (int64) Max(v->info.count, 1) &&
+			(big == NULL || v->left > big->left))
+		{
+			big = v;
+			pos = i;
+		}
+	}
+	if (big == NULL || active >= st->max_concurrent || st->plan.limit >= 0 ||
+		!st->plan.prefetch ||
+		!vapi_window_cut(st, big, (double) big->left / 2, &cut))
+		return;
+
+	nw = vapi_window_add(st, pos + 1);
+	if (st->plan.ascending)
+	{
+		nw->has_lo = true;
+		nw->lo = cut;
+		nw->has_hi = big->has_hi;
+		nw->hi = big->hi;
+		big->has_hi = true;
+		big->hi = cut;
+	}
+	else
+	{
+		nw->has_hi = true;
+		nw->hi = cut;
+		nw->has_lo = big->has_lo;
+		nw->lo = big->lo;
+		big->has_lo = true;
+		big->lo = cut;
+	}
+	big->left = big->left / 2;
+	if (big->prefetching)
+	{
+		vapi_http_abort(big->http);
+		big->prefetching = false;
+		vapi_start_page_request(st, big);
+	}
+	vapi_start_page_request(st, nw);
+}
+
+/*
+ * vapi_next_window
+ *		The window whose next page is returned now, or NULL when every
+ *		window is finished.  The page just returned is freed first, and a
+ *		window with nothing more to fetch is finished (its request slot
+ *		then goes to a split of the biggest window left).  A scan whose
+ *		plan relies on the order takes the windows in order; any other
+ *		takes the first page to arrive.
+ */
+static VapiWindow *
+vapi_next_window(VapiScanState *st)
+{
+	VapiWindow *cur = st->w;
+	VapiHttp  **handles;
+	int			n = 0;
+	int			i;
+
+	if (cur != NULL && !cur->finished)
+	{
+		cur->page = NULL;
+		MemoryContextReset(cur->page_cxt);
+		if (cur->keyset.done && !cur->prefetching)
+		{
+			vapi_window_release(st, cur);
+			vapi_rebalance(st);
+		}
+	}
+
+	/* in order: the first window not finished; else one that has a page */
+	for (i = 0; i < st->nwindows; i++)
+	{
+		VapiWindow *v = st->windows[i];
+
+		if (v->finished)
+			continue;
+		if (st->plan.sorted || !v->prefetching || vapi_http_done(v->http))
+			return v;
+	}
+
+	/* every window has a request under way: wait for the first answer */
+	handles = palloc(sizeof(VapiHttp *) * Max(st->nwindows, 1));
+	for (i = 0; i < st->nwindows; i++)
+		handles[n++] = st->windows[i]->finished ? NULL : st->windows[i]->http;
+	i = vapi_http_wait_any(handles, n);
+	pfree(handles);
+	return i >= 0 ? st->windows[i] : NULL;
+}
+
+/*
+ * vapi_check_in_window
+ *		A row must be in the createdAt range of the window whose request
+ *		returned it: windows are disjoint, so a row outside would be
+ *		returned twice (or out of order).  An API that does not apply the
+ *		createdAt filters is an ERROR, not a wrong answer.
+ */
+static void
+vapi_check_in_window(VapiWindow *w, VapiItem *item)
+{
+	const char *created;
+	int64		ts;
+
+	if (!w->has_lo && !w->has_hi)
+		return;
+	created = vapi_json_item_string(item, "createdAt");
+	if (created == NULL || !vapi_parse_timestamp(created, &ts))
+		return;
+	if ((w->has_lo && ts < w->lo) || (w->has_hi && ts >= w->hi))
+	{
+		const char *id = vapi_json_item_id(item);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("Vapi API returned a phone number outside the createdAt range asked for"),
+				 errdetail("Phone number \"%s\" has createdAt %s; the request asked for createdAt from %s to before %s.",
+						   id ? id : "(no id)", created,
+						   w->has_lo ? vapi_format_unix_us(w->lo) : "the start",
+						   w->has_hi ? vapi_format_unix_us(w->hi) : "the end"),
+				 errhint("Set max_concurrent_requests to 1 on the server to scan in one window.")));
+	}
 }
 
 /*
@@ -1132,15 +1693,15 @@ vapi_raw_last_string(const char *body, size_t len, const char *key)
  *		were already returned (in the current memory context).
  */
 static void
-vapi_set_next_filter(VapiScanState *st)
+vapi_set_next_filter(VapiWindow *w)
 {
 	ListCell   *lc;
 
-	st->pending.drop_seen = st->keyset.bound != NULL && st->keyset.seen_at_bound != NIL;
-	st->pending.seen_ms = st->keyset.bound_ts;
-	st->pending.seen_ids = NIL;
-	foreach(lc, st->keyset.seen_at_bound)
-		st->pending.seen_ids = lappend(st->pending.seen_ids,
+	w->pending.drop_seen = w->keyset.bound != NULL && w->keyset.seen_at_bound != NIL;
+	w->pending.seen_ms = w->keyset.bound_ts;
+	w->pending.seen_ids = NIL;
+	foreach(lc, w->keyset.seen_at_bound)
+		w->pending.seen_ids = lappend(w->pending.seen_ids,
 									  pstrdup((char *) lfirst(lc)));
 }
 
@@ -1151,82 +1712,131 @@ vapi_set_next_filter(VapiScanState *st)
  *		is started if the guess is not a timestamp.
  */
 static void
-vapi_start_guessed_request(VapiScanState *st, const char *guess)
+vapi_start_guessed_request(VapiScanState *st, VapiWindow *w,
+									   const char *guess)
 {
 	MemoryContext oldcxt;
-	char	   *saved_bound = st->keyset.bound;
-	int64		saved_bound_ts = st->keyset.bound_ts;
-	int			saved_page = st->keyset.page_no;
-	List	   *saved_seen = st->keyset.seen_at_bound;
+	char	   *saved_bound = w->keyset.bound;
+	int64		saved_bound_ts = w->keyset.bound_ts;
+	int			saved_page = w->keyset.page_no;
+	List	   *saved_seen = w->keyset.seen_at_bound;
 	int64		guess_ts;
 
 	if (!vapi_parse_timestamp(guess, &guess_ts))
 		return;
 	guess_ts = vapi_ms_floor(guess_ts);
 
-	MemoryContextReset(st->next_cxt);
-	oldcxt = MemoryContextSwitchTo(st->next_cxt);
-	st->keyset.bound = pstrdup(guess);
-	st->keyset.bound_ts = guess_ts;
-	st->keyset.page_no = 1;
-	st->keyset.seen_at_bound = NIL;
-	st->pending.path = vapi_next_list_request(st);
-	st->keyset.bound = saved_bound;
-	st->keyset.bound_ts = saved_bound_ts;
-	st->keyset.page_no = saved_page;
-	st->keyset.seen_at_bound = saved_seen;
+	MemoryContextReset(w->next_cxt);
+	oldcxt = MemoryContextSwitchTo(w->next_cxt);
+	w->keyset.bound = pstrdup(guess);
+	w->keyset.bound_ts = guess_ts;
+	w->keyset.page_no = 1;
+	w->keyset.seen_at_bound = NIL;
+	w->pending.path = vapi_next_list_request(st, w);
+	w->keyset.bound = saved_bound;
+	w->keyset.bound_ts = saved_bound_ts;
+	w->keyset.page_no = saved_page;
+	w->keyset.seen_at_bound = saved_seen;
 	MemoryContextSwitchTo(oldcxt);
 
-	vapi_request_start(st->conn, st->http, "GET", st->pending.path, NULL, 0,
-					   st->next_cxt, &st->stats);
-	st->prefetching = true;
+	vapi_request_start(st->conn, w->http, "GET", w->pending.path, NULL, 0,
+					   w->next_cxt, &st->stats);
+	w->prefetching = true;
+}
+
+/*
+ * vapi_lookup_send
+ *		Keep up to max_concurrent_requests lookups in flight: start the
+ *		request of every id whose slot is free.  Slot i serves the ids i,
+ *		i + nslots, ..., so the answers are consumed in the order of the
+ *		ids while later ones are under way.
+ */
+static void
+vapi_lookup_send(VapiScanState *st)
+{
+	if (st->slots == NULL)
+	{
+		int			n = Max(1, Min(st->max_concurrent, list_length(st->ids)));
+		int			i;
+
+		st->slots = MemoryContextAllocZero(st->scan_cxt,
+										   sizeof(VapiLookupSlot) * n);
+		st->nslots = n;
+		for (i = 0; i < n; i++)
+		{
+			st->slots[i].http = vapi_connection_acquire(st->conn, st->scan_cxt);
+			st->slots[i].cxt = AllocSetContextCreate(st->scan_cxt,
+													 "vapi_fdw lookup",
+													 ALLOCSET_SMALL_SIZES);
+		}
+	}
+
+	while (st->next_sent < list_length(st->ids) &&
+		   st->next_sent < st->next_id + st->nslots)
+	{
+		VapiLookupSlot *slot = &st->slots[st->next_sent % st->nslots];
+		const char *id = strVal(list_nth(st->ids, st->next_sent));
+
+		if (slot->busy)
+			break;
+		MemoryContextReset(slot->cxt);
+		slot->path = MemoryContextStrdup(slot->cxt, vapi_deparse_item_path(id));
+		if (st->first_request == NULL)
+			st->first_request = MemoryContextStrdup(st->scan_cxt, slot->path);
+		vapi_request_start(st->conn, slot->http, "GET", slot->path, NULL, 0,
+						   slot->cxt, &st->stats);
+		slot->busy = true;
+		st->next_sent++;
+	}
 }
 
 /*
  * vapi_fetch_lookup
- *		Get the next phone number of a lookup scan into the page context.
- *		An id the API does not know is skipped.  False when all are done.
+ *		Get the next phone number of a lookup scan into the page context,
+ *		the requests of the following ids running meanwhile.  An id the API
+ *		does not know is skipped.  False when all are done.
  */
 static bool
 vapi_fetch_lookup(VapiScanState *st)
 {
+	VapiWindow *w = st->w;
+
 	while (st->next_id < list_length(st->ids))
 	{
-		const char *id = strVal(list_nth(st->ids, st->next_id++));
+		VapiLookupSlot *slot;
 		VapiHttpResponse resp;
 		ErrorContextCallback errcb;
 		MemoryContext oldcxt;
-		char	   *path;
 
-		MemoryContextReset(st->page_cxt);
-		st->page = NULL;
-		st->next_item = 0;
-		oldcxt = MemoryContextSwitchTo(st->page_cxt);
+		vapi_lookup_send(st);
+		slot = &st->slots[st->next_id % st->nslots];
+		st->next_id++;
 
-		path = vapi_deparse_item_path(id);
-		if (st->first_request == NULL)
-			st->first_request = MemoryContextStrdup(st->scan_cxt, path);
-		vapi_request_start(st->conn, st->http, "GET", path, NULL, 0,
-						   st->page_cxt, &st->stats);
-		vapi_request_finish(st->conn, st->http, "GET", path, NIL,
+		MemoryContextReset(w->page_cxt);
+		w->page = NULL;
+		w->next_item = 0;
+
+		slot->busy = false;
+		vapi_request_finish(st->conn, slot->http, "GET", slot->path, NIL,
 							VAPI_REQ_ALLOW_404, &resp, &st->stats);
 		if (resp.status == 404)
-		{
-			MemoryContextSwitchTo(oldcxt);
 			continue;
-		}
 
+		oldcxt = MemoryContextSwitchTo(w->page_cxt);
 		errcb.callback = vapi_request_error_callback;
-		errcb.arg = path;
+		errcb.arg = slot->path;
 		errcb.previous = error_context_stack;
 		error_context_stack = &errcb;
-			st->page = vapi_json_parse_object(resp.body, resp.body_len,
-										  st->page_cxt);
-		memset(&st->info, 0, sizeof(st->info));
-		st->info.count = 1;
+		w->page = vapi_json_parse_object(resp.body, resp.body_len,
+										 w->page_cxt);
+		memset(&w->info, 0, sizeof(w->info));
+		w->info.count = 1;
 		st->stats.rows++;
 		error_context_stack = errcb.previous;
 		MemoryContextSwitchTo(oldcxt);
+
+		/* the slot is free again: the next id's request can go */
+		vapi_lookup_send(st);
 		return true;
 	}
 	return false;
@@ -1238,9 +1848,9 @@ vapi_fetch_lookup(VapiScanState *st)
  *		keyset bound?
  */
 static bool
-vapi_seen(VapiScanState *st, const char *id)
+vapi_seen(VapiWindow *w, const char *id)
 {
-	return vapi_in_id_list(st->keyset.seen_at_bound, id);
+	return vapi_in_id_list(w->keyset.seen_at_bound, id);
 }
 
 /*
@@ -1406,41 +2016,64 @@ vapi_scan_next(VapiScanState *st, Datum *values, bool *nulls)
 static bool
 vapi_scan_next_row(VapiScanState *st, Datum *values, bool *nulls)
 {
+	VapiItem   *item = vapi_scan_next_item(st);
+	const char *item_id;
+
+	if (item == NULL)
+		return false;
+	item_id = vapi_json_item_id(item);
+	if (st->keep_keys != NIL && item_id != NULL)
+		vapi_scan_keep(st, item, item_id);
+	vapi_json_item_to_datums(item, st->columns, st->ncolumns,
+							 st->relname, values, nulls);
+	return true;
+}
+
+/*
+ * vapi_scan_next_item
+ *		The next phone number the scan returns, or NULL at the end.
+ */
+static VapiItem *
+vapi_scan_next_item(VapiScanState *st)
+{
 	if (!st->started)
 	{
 		vapi_scan_start(st, NIL, false, NULL);
 		st->started = true;
 	}
 	if (st->empty)
-		return false;
+		return NULL;
 
 	for (;;)
 	{
-		if (st->plan.limit >= 0 && st->returned >= st->plan.limit)
-			return false;
+		VapiWindow *w = st->w;
 
-		if (st->page != NULL && st->next_item < st->info.count)
+		if (st->plan.limit >= 0 && st->returned >= st->plan.limit)
+			return NULL;
+
+		if (w != NULL && w->page != NULL && w->next_item < w->info.count)
 		{
-			VapiItem   *item = vapi_json_page_item(st->page, st->next_item++);
+			VapiItem   *item = vapi_json_page_item(w->page, w->next_item++);
 			const char *item_id = vapi_json_item_id(item);
 
 			/* Keep the transfer of the next page moving. */
-			if (st->prefetching && (st->next_item & 63) == 0)
-				vapi_http_pump(st->http);
+			if (w->prefetching && (w->next_item & 63) == 0)
+				vapi_http_pump(w->http);
 
 			/* A row at the bound that the previous page returned already. */
-			if (st->cur.drop_seen)
+			if (w->cur.drop_seen)
 			{
 				const char *created = vapi_json_item_string(item, "createdAt");
 				const char *id = vapi_json_item_id(item);
 				int64		ts;
 
 				if (id != NULL && created != NULL &&
-					vapi_in_id_list(st->cur.seen_ids, id) &&
+					vapi_in_id_list(w->cur.seen_ids, id) &&
 					vapi_parse_timestamp(created, &ts) &&
-					vapi_ms_floor(ts) == st->cur.seen_ms)
+					vapi_ms_floor(ts) == w->cur.seen_ms)
 					continue;
 			}
+			vapi_check_in_window(w, item);
 
 			/* The plan relies on the order: a row without one breaks it. */
 			if (st->plan.sorted)
@@ -1471,31 +2104,141 @@ vapi_scan_next_row(VapiScanState *st, Datum *values, bool *nulls)
 
 				if (vapi_in_id_list(st->returned_ids, item_id))
 					continue;
-				oldcxt = MemoryContextSwitchTo(st->bound_cxt);
+				oldcxt = MemoryContextSwitchTo(w->bound_cxt);
 				st->returned_ids = lappend(st->returned_ids, pstrdup(item_id));
 				MemoryContextSwitchTo(oldcxt);
 			}
 
-			if (st->keep_keys != NIL && item_id != NULL)
-				vapi_scan_keep(st, item, item_id);
-
-			vapi_json_item_to_datums(item, st->columns, st->ncolumns,
-									 st->relname, values, nulls);
 			st->returned++;
-			return true;
+			return item;
 		}
 
 		if (st->plan.mode == VAPI_MODE_LOOKUP)
 		{
 			if (!vapi_fetch_lookup(st))
-				return false;
+				return NULL;
 			continue;
 		}
-		if (st->keyset.done)
-			return false;
+
+		/* the window's page is returned: on to the next page, any window */
+		st->w = vapi_next_window(st);
+		if (st->w == NULL)
+			return NULL;
 		CHECK_FOR_INTERRUPTS();
-		vapi_fetch_page(st);
+		vapi_fetch_page(st, st->w);
 	}
+}
+
+/*
+ * vapi_scan_count
+ *		The count of a count pushed down, once (false afterwards, and after
+ *		a rescan once again): metadata.totalItems of one list request of
+ *		one row, with the table's time bounds.  They select exactly the
+ *		rows the quals keep (see vapi_bounds_params), so the number is
+ *		exact.  Without totalItems (a deployment without v2), and when the
+ *		statement itself created numbers (which it must not see), the rows
+ *		are listed and counted instead, each checked against the bounds.
+ */
+bool
+vapi_scan_count(VapiScanState *st, int64 *count)
+{
+	VapiWindow *w;
+	VapiHttpResponse resp;
+	ErrorContextCallback errcb;
+	MemoryContext oldcxt;
+	VapiItem   *item;
+	int64		n = 0;
+
+	if (st->counted)
+		return false;
+	st->counted = true;
+	if (!st->started)
+	{
+		vapi_scan_start(st, NIL, false, NULL);
+		st->started = true;
+	}
+	*count = 0;
+	if (st->empty)
+	{
+		st->count_source = 1;
+		return true;
+	}
+
+	w = st->w;
+	if (!vapi_xact_created_since(st->curcid))
+	{
+		/* one row is enough: only the metadata is read */
+		st->plan.limit = 1;
+		vapi_receive_page(st, w, &resp);
+		st->plan.limit = -1;
+		w->cur = w->pending;
+		oldcxt = MemoryContextSwitchTo(w->next_cxt);
+		errcb.callback = vapi_request_error_callback;
+		errcb.arg = w->cur.path;
+		errcb.previous = error_context_stack;
+		error_context_stack = &errcb;
+		(void) vapi_json_parse_page(resp.body, resp.body_len, w->next_cxt,
+									&w->info);
+		st->stats.pages++;
+		st->stats.rows += w->info.count;
+		if (w->info.total_items >= 0)
+		{
+			vapi_check_retention(st, w, false);
+			vapi_check_retention(st, w, true);
+			*count = w->info.total_items;
+		}
+		error_context_stack = errcb.previous;
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(w->next_cxt);
+		if (w->info.total_items >= 0)
+		{
+			st->count_source = 1;
+			return true;
+		}
+	}
+
+	/* list the rows and count them */
+	vapi_drop_windows(st);
+	st->w = vapi_window_add(st, 0);
+	while ((item = vapi_scan_next_item(st)) != NULL)
+		if (vapi_count_matches(st, item))
+			n++;
+	*count = n;
+	st->count_source = 2;
+	return true;
+}
+
+/*
+ * vapi_count_matches
+ *		Does a listed phone number satisfy the time bounds of a count?  The
+ *		API applied them already; this makes a count by rows as exact as
+ *		the executor's own filter would.
+ */
+static bool
+vapi_count_matches(VapiScanState *st, VapiItem *item)
+{
+	static const char *const keys[VAPI_NFIELDS] = {"createdAt", "updatedAt"};
+	int			field;
+
+	for (field = 0; field < VAPI_NFIELDS; field++)
+	{
+		const char *ge = st->time[field][VAPI_OP_GE];
+		const char *lt = st->time[field][VAPI_OP_LT];
+		const char *value;
+		int64		ts;
+		int64		bound;
+
+		if (ge == NULL && lt == NULL)
+			continue;
+		value = vapi_json_item_string(item, keys[field]);
+		if (value == NULL || !vapi_parse_timestamp(value, &ts))
+			return false;
+		if (ge != NULL && vapi_parse_timestamp(ge, &bound) && ts < bound)
+			return false;
+		if (lt != NULL && vapi_parse_timestamp(lt, &bound) && ts >= bound)
+			return false;
+	}
+	return true;
 }
 
 /*
@@ -1507,19 +2250,16 @@ vapi_scan_next_row(VapiScanState *st, Datum *values, bool *nulls)
 void
 vapi_scan_rescan(VapiScanState *st)
 {
-	if (st->prefetching)
-		vapi_http_abort(st->http);
-	st->prefetching = false;
-	MemoryContextReset(st->page_cxt);
-	MemoryContextReset(st->next_cxt);
-	MemoryContextReset(st->bound_cxt);
-	memset(&st->cur, 0, sizeof(st->cur));
+	if (st->conn == NULL)
+		return;
+	vapi_scan_stop_requests(st);
+	vapi_drop_windows(st);
+	st->w = vapi_window_add(st, 0);
 	st->started = false;
-	st->page = NULL;
-	st->next_item = 0;
+	st->counted = false;
 	st->returned = 0;
-	memset(&st->keyset, 0, sizeof(st->keyset));
-	st->keyset.page_no = 1;
+	st->next_id = 0;
+	st->next_sent = 0;
 	st->returned_ids = NIL;
 }
 

@@ -54,6 +54,10 @@
 #include "utils/sampling.h"
 #include "utils/timestamp.h"
 
+#include "catalog/pg_aggregate.h"
+#include "utils/fmgroids.h"
+#include "optimizer/tlist.h"
+
 #include "vapi_fdw.h"
 
 PG_MODULE_MAGIC;
@@ -95,6 +99,7 @@ typedef struct VapiRelInfo
 	bool		all_exact;		/* every restriction is sent exactly */
 	VapiQual   *id_qual;		/* an id restriction: scan by lookups */
 	double		ntuples;		/* rows in the table */
+	bool		analyzed;		/* ntuples comes from ANALYZE */
 	double		rows_received;	/* rows a list scan receives */
 } VapiRelInfo;
 
@@ -104,6 +109,15 @@ PG_FUNCTION_INFO_V1(vapi_fdw_handler);
 
 static void vapiGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 								  Oid foreigntableid);
+static void vapiGetForeignUpperPaths(PlannerInfo *root,
+									 UpperRelationKind stage,
+									 RelOptInfo *input_rel,
+									 RelOptInfo *output_rel, void *extra);
+static bool vapi_count_aggs(RelOptInfo *input_rel, VapiRelInfo *fpinfo,
+							PathTarget *target, List **aggs);
+static ForeignScan *vapi_count_plan(PlannerInfo *root, RelOptInfo *upper,
+									ForeignPath *best_path, List *tlist,
+									Plan *outer_plan);
 static void vapiGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 								Oid foreigntableid);
 static ForeignScan *vapiGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
@@ -168,6 +182,7 @@ vapi_fdw_handler(PG_FUNCTION_ARGS)
 	routine->GetForeignRelSize = vapiGetForeignRelSize;
 	routine->GetForeignPaths = vapiGetForeignPaths;
 	routine->GetForeignPlan = vapiGetForeignPlan;
+	routine->GetForeignUpperPaths = vapiGetForeignUpperPaths;
 	routine->BeginForeignScan = vapiBeginForeignScan;
 	routine->IterateForeignScan = vapiIterateForeignScan;
 	routine->ReScanForeignScan = vapiReScanForeignScan;
@@ -289,6 +304,7 @@ vapiGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 		}
 	}
 
+	fpinfo->analyzed = baserel->tuples > 0;
 	fpinfo->ntuples = baserel->tuples > 0 ? baserel->tuples : VAPI_DEFAULT_ROWS;
 	baserel->tuples = fpinfo->ntuples;
 	baserel->rows = clamp_row_est(fpinfo->ntuples *
@@ -452,6 +468,14 @@ vapi_add_list_path(PlannerInfo *root, RelOptInfo *baserel,
 		rows = Min(rows, Max(limit, 1));
 	}
 	pages = Max(1.0, ceil(received / fpinfo->opts.page_size));
+
+	/*
+	 * Round trips, not requests, are what a scan waits for: after its
+	 * first page, a scan without a LIMIT pages through up to
+	 * max_concurrent_requests time windows at once.
+	 */
+	if (limit < 0 && fpinfo->opts.prefetch && pages > 1)
+		pages = 1 + ceil((pages - 1) / fpinfo->opts.max_concurrent);
 	total_cost = pages * VAPI_REQUEST_COST +
 		received * (VAPI_ROW_COST + cpu_tuple_cost +
 					baserel->baserestrictcost.per_tuple);
@@ -569,18 +593,27 @@ vapiGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 	{
 		double		n = vapi_id_count(fpinfo->id_qual);
 
+		/* max_concurrent_requests lookups at a time: n / that round trips */
 		add_path(baserel, (Path *)
 				 vapi_foreignscan_path(root, baserel, baserel->rows,
 									   VAPI_REQUEST_COST,
-									   n * (VAPI_REQUEST_COST + VAPI_ROW_COST +
-											cpu_tuple_cost +
+									   ceil(n / fpinfo->opts.max_concurrent) *
+									   VAPI_REQUEST_COST +
+									   n * (VAPI_ROW_COST + cpu_tuple_cost +
 											baserel->baserestrictcost.per_tuple),
 									   NIL, baserel->lateral_relids,
 									   list_make4(makeInteger(VAPI_MODE_LOOKUP),
 													makeInteger(0),
 													makeInteger(0),
 													makeInteger(-1))));
-		return;
+
+		/*
+		 * Without ANALYZE the table's size is a guess: stay with the
+		 * lookups.  With it, one list scan may cost fewer round trips than
+		 * a long list of ids; the cheaper path wins.
+		 */
+		if (!fpinfo->analyzed)
+			return;
 	}
 
 	/* The list comes newest first unless asked otherwise. */
@@ -598,6 +631,194 @@ vapiGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 						   root->limit_tuples);
 
 	vapi_add_param_paths(root, baserel, fpinfo);
+}
+
+/*
+ * vapiGetForeignUpperPaths
+ *		count(*) over the table (or count of its id column: every phone
+ *		number has an id), with every restriction sent to the API exactly,
+ *		is answered by one small request: metadata.totalItems of its first
+ *		page.  Not with GROUP BY, HAVING, DISTINCT or FILTER in the
+ *		aggregate, a gating qual, any restriction checked locally (search,
+ *		ids, anything not pushed), or a time bound whose value could fall
+ *		outside what timestamptz holds.
+ */
+static void
+vapiGetForeignUpperPaths(PlannerInfo *root, UpperRelationKind stage,
+						 RelOptInfo *input_rel, RelOptInfo *output_rel,
+						 void *extra)
+{
+	VapiRelInfo *fpinfo = (VapiRelInfo *) input_rel->fdw_private;
+	Query	   *parse = root->parse;
+	List	   *aggs = NIL;
+	ListCell   *lc;
+
+	if (stage != UPPERREL_GROUP_AGG || output_rel->fdw_private != NULL ||
+		input_rel->reloptkind != RELOPT_BASEREL || fpinfo == NULL ||
+		!fpinfo->opts.count_pushdown)
+		return;
+	if (parse->groupClause != NIL || parse->groupingSets != NIL ||
+		parse->havingQual != NULL || root->hasPseudoConstantQuals ||
+		!fpinfo->all_exact || fpinfo->id_qual != NULL ||
+		!bms_is_empty(input_rel->lateral_relids))
+		return;
+
+	/* every restriction is a time bound sent exactly, its value in range */
+	foreach(lc, fpinfo->pushed_clauses)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+		VapiQual	q;
+		int64		ts;
+
+		if (!vapi_classify_qual(root, input_rel, &fpinfo->cols, rinfo->clause,
+								false, &q) || q.kind != VAPI_QUAL_TIME)
+			return;
+		if (IsA(q.operand, Const))
+		{
+			Const	   *c = (Const *) q.operand;
+
+			if (!c->constisnull &&
+				!vapi_time_value(c->constvalue, c->consttype, &ts) &&
+				!TIMESTAMP_NOT_FINITE(ts))
+				return;
+		}
+		else if (exprType((Node *) q.operand) != TIMESTAMPTZOID)
+			return;
+	}
+	if (!vapi_count_aggs(input_rel, fpinfo, output_rel->reltarget, &aggs))
+		return;
+
+	/* GetForeignPlan finds the table's restrictions through this */
+	output_rel->fdw_private = input_rel;
+	add_path(output_rel, (Path *)
+#if PG_VERSION_NUM >= 180000
+			 create_foreign_upper_path(root, output_rel, output_rel->reltarget,
+									   1, 0, VAPI_REQUEST_COST,
+									   VAPI_REQUEST_COST + cpu_tuple_cost,
+									   NIL, NULL, NIL,
+#elif PG_VERSION_NUM >= 170000
+			 create_foreign_upper_path(root, output_rel, output_rel->reltarget,
+									   1, VAPI_REQUEST_COST,
+									   VAPI_REQUEST_COST + cpu_tuple_cost,
+									   NIL, NULL, NIL,
+#else
+			 create_foreign_upper_path(root, output_rel, output_rel->reltarget,
+									   1, VAPI_REQUEST_COST,
+									   VAPI_REQUEST_COST + cpu_tuple_cost,
+									   NIL, NULL,
+#endif
+									   list_make4(makeInteger(VAPI_MODE_COUNT),
+												  makeInteger(0),
+												  makeInteger(0),
+												  makeInteger(-1))));
+}
+
+/*
+ * vapi_count_aggs
+ *		Is every aggregate of the target count(*) or count(id), plain (no
+ *		DISTINCT, FILTER, ORDER BY), and is there one at least?  They go to
+ *		"aggs", each once.  Expressions around them (count(*) * 2) are
+ *		computed above the scan.
+ */
+static bool
+vapi_count_aggs(RelOptInfo *input_rel, VapiRelInfo *fpinfo,
+				PathTarget *target, List **aggs)
+{
+	ListCell   *lc;
+
+	*aggs = NIL;
+	foreach(lc, target->exprs)
+	{
+		List	   *found = pull_var_clause((Node *) lfirst(lc),
+											PVC_INCLUDE_AGGREGATES |
+											PVC_INCLUDE_PLACEHOLDERS);
+		ListCell   *fc;
+
+		foreach(fc, found)
+		{
+			Aggref	   *agg = (Aggref *) lfirst(fc);
+
+			if (!IsA(agg, Aggref) || agg->aggfilter != NULL ||
+				agg->aggdistinct != NIL || agg->aggorder != NIL ||
+				agg->aggkind != AGGKIND_NORMAL || agg->agglevelsup != 0 ||
+				agg->aggsplit != AGGSPLIT_SIMPLE)
+				return false;
+			if (agg->aggfnoid == F_COUNT_ && agg->aggstar)
+				;
+			else if (agg->aggfnoid == F_COUNT_ANY && list_length(agg->args) == 1 &&
+					 fpinfo->cols.id_attno != InvalidAttrNumber)
+			{
+				Expr	   *e = ((TargetEntry *) linitial(agg->args))->expr;
+
+				while (e && IsA(e, RelabelType))
+					e = ((RelabelType *) e)->arg;
+				if (!IsA(e, Var) || ((Var *) e)->varno != input_rel->relid ||
+					((Var *) e)->varlevelsup != 0 ||
+					((Var *) e)->varattno != fpinfo->cols.id_attno)
+					return false;
+			}
+			else
+				return false;
+			*aggs = list_append_unique(*aggs, agg);
+		}
+	}
+	return *aggs != NIL;
+}
+
+/*
+ * vapi_count_plan
+ *		The ForeignScan of a count pushed down: no scan relation, one row
+ *		of the counts (fdw_scan_tlist), and the table's time bounds as the
+ *		quals sent.
+ */
+static ForeignScan *
+vapi_count_plan(PlannerInfo *root, RelOptInfo *upper, ForeignPath *best_path,
+				List *tlist, Plan *outer_plan)
+{
+	RelOptInfo *input = (RelOptInfo *) upper->fdw_private;
+	VapiRelInfo *fpinfo = (VapiRelInfo *) input->fdw_private;
+	List	   *quals = NIL;
+	List	   *exprs = NIL;
+	List	   *names = NIL;
+	List	   *aggs;
+	VapiScanPlan splan;
+	ListCell   *lc;
+
+	foreach(lc, input->baserestrictinfo)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+		VapiQual	q;
+		VapiPlanQual *pq;
+
+		if (rinfo->pseudoconstant)
+			continue;
+		if (!vapi_classify_qual(root, input, &fpinfo->cols, rinfo->clause,
+								false, &q) || q.kind != VAPI_QUAL_TIME)
+			elog(ERROR, "vapi_fdw: count pushed down with a qual it cannot send");
+		pq = palloc(sizeof(VapiPlanQual));
+		pq->kind = q.kind;
+		pq->field = q.field;
+		pq->strategy = q.strategy;
+		pq->operand = list_length(exprs);
+		quals = lappend(quals, pq);
+		exprs = lappend(exprs, q.operand);
+		names = lappend(names, makeString(pstrdup("")));
+	}
+	if (!vapi_count_aggs(input, fpinfo, best_path->path.pathtarget, &aggs))
+		elog(ERROR, "vapi_fdw: count pushed down without its aggregates");
+
+	memset(&splan, 0, sizeof(splan));
+	splan.page_size = fpinfo->opts.page_size;
+	splan.mode = VAPI_MODE_COUNT;
+	splan.limit = -1;
+	splan.quals = quals;
+	splan.operand_names = names;
+	splan.prefetch = fpinfo->opts.prefetch;
+
+	return make_foreignscan(tlist, NIL, 0, exprs,
+							vapi_scan_plan_encode(&splan),
+							add_to_flat_tlist(NIL, aggs),
+							NIL, outer_plan);
 }
 
 /*
@@ -652,7 +873,7 @@ vapiGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 				   Oid foreigntableid, ForeignPath *best_path,
 				   List *tlist, List *scan_clauses, Plan *outer_plan)
 {
-	VapiRelInfo *fpinfo = (VapiRelInfo *) baserel->fdw_private;
+	VapiRelInfo *fpinfo;
 	List	   *path_private = best_path->fdw_private;
 	int			mode = intVal(list_nth(path_private, VapiPathMode));
 	bool		allow_outer = best_path->path.param_info != NULL;
@@ -665,6 +886,10 @@ vapiGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	VapiScanPlan splan;
 	char	   *search = NULL;
 	ListCell   *lc;
+
+	if (mode == VAPI_MODE_COUNT)
+		return vapi_count_plan(root, baserel, best_path, tlist, outer_plan);
+	fpinfo = (VapiRelInfo *) baserel->fdw_private;
 
 	foreach(lc, scan_clauses)
 	{
@@ -847,6 +1072,22 @@ vapiIterateForeignScan(ForeignScanState *node)
 	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
 
 	ExecClearTuple(slot);
+	if (((ForeignScan *) node->ss.ps.plan)->scan.scanrelid == 0)
+	{
+		/* a count pushed down: one row, every column a count */
+		int64		count;
+		int			i;
+
+		if (!vapi_scan_count((VapiScanState *) node->fdw_state, &count))
+			return slot;
+		for (i = 0; i < slot->tts_tupleDescriptor->natts; i++)
+		{
+			slot->tts_values[i] = Int64GetDatum(count);
+			slot->tts_isnull[i] = false;
+		}
+		ExecStoreVirtualTuple(slot);
+		return slot;
+	}
 	memset(slot->tts_isnull, true,
 		   sizeof(bool) * slot->tts_tupleDescriptor->natts);
 	if (!vapi_scan_next((VapiScanState *) node->fdw_state,
@@ -922,7 +1163,7 @@ vapiExplainForeignScan(ForeignScanState *node, ExplainState *es)
 			Oid			serverid;
 			List	   *requests;
 
-			serverid = GetForeignTable(RelationGetRelid(node->ss.ss_currentRelation))->serverid;
+			serverid = GetForeignTable(RelationGetRelid(vapi_scan_relation(st)))->serverid;
 			requests = vapi_scan_explain_requests(st, serverid,
 												  vapi_scan_userid((ForeignScan *) plan,
 																   node->ss.ps.state),
@@ -936,6 +1177,16 @@ vapiExplainForeignScan(ForeignScanState *node, ExplainState *es)
 			}
 			ExplainPropertyList("Vapi Request", requests, es);
 		}
+		if (splan.mode == VAPI_MODE_COUNT)
+			ExplainPropertyText("Relations",
+								psprintf("Aggregate on (%s)",
+										 quote_identifier(RelationGetRelationName(vapi_scan_relation(st)))),
+								es);
+		if (splan.mode == VAPI_MODE_COUNT)
+			ExplainPropertyText("Vapi Count",
+								vapi_scan_count_source(st) == 2 ?
+								"rows listed and counted (the answer had no metadata.totalItems)" :
+								"metadata.totalItems of the request", es);
 		if (splan.mode == VAPI_MODE_LIST)
 			ExplainPropertyText("Vapi Paging",
 								psprintf("keyset on createdAt, %s%s",
@@ -959,6 +1210,8 @@ vapiExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyInteger("Vapi Retries", NULL, stats->retries, es);
 		if (splan.mode == VAPI_MODE_LIST)
 			ExplainPropertyInteger("Vapi Pages", NULL, stats->pages, es);
+		if (splan.mode == VAPI_MODE_LIST && vapi_scan_windows(st) > 1)
+			ExplainPropertyInteger("Vapi Windows", NULL, vapi_scan_windows(st), es);
 		ExplainPropertyInteger("Vapi Rows Received", NULL, stats->rows, es);
 		ExplainPropertyInteger("Vapi Bytes Received", "bytes",
 							   stats->bytes, es);

@@ -67,6 +67,7 @@ typedef struct VapiServerOptions
 	int64		max_response_bytes;
 	bool		prefetch;		/* request the next page in advance */
 	int			max_concurrent; /* requests of one scan in flight at once */
+	bool		count_pushdown; /* count(*) from metadata.totalItems */
 	bool		beyond_retention_error; /* a result cut by the retention
 										 * window is an ERROR, not a WARNING */
 } VapiServerOptions;
@@ -112,6 +113,7 @@ typedef struct VapiStats
 /* Scan kinds. */
 #define VAPI_MODE_LIST			0
 #define VAPI_MODE_LOOKUP		1
+#define VAPI_MODE_COUNT			2	/* count(*): metadata.totalItems */
 
 /*
  * The plan of a ForeignScan, as vapi_scan_plan_encode keeps it in its
@@ -473,6 +475,7 @@ extern void vapi_xact_init(void);
 extern void vapi_xact_write_begin(CmdType operation, CommandId cid);
 extern void vapi_xact_write_end(bool applied, const char *created_id);
 extern bool vapi_xact_created_by_command(const char *id, CommandId curcid);
+extern bool vapi_xact_created_since(CommandId curcid);
 extern char *vapi_xact_statement_writes(CommandId cid);
 extern void vapi_xact_totals(int64 *applied, int64 *unknown, bool *pending);
 extern void vapi_xact_mark_reported(void);
@@ -562,6 +565,10 @@ extern List *vapi_scan_explain_requests(VapiScanState *st, Oid serverid,
 										bool useprefix);
 extern const char *vapi_scan_first_request(VapiScanState *st);
 extern bool vapi_scan_reordered(VapiScanState *st);
+extern int	vapi_scan_windows(VapiScanState *st);
+extern bool vapi_scan_count(VapiScanState *st, int64 *count);
+extern int	vapi_scan_count_source(VapiScanState *st);
+extern Relation vapi_scan_relation(VapiScanState *st);
 extern const VapiStats *vapi_scan_stats(VapiScanState *st);
 struct HeapTupleData;
 extern int	vapi_sample_rows(Relation relation, int elevel,

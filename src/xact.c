@@ -226,6 +226,32 @@ vapi_xact_created_by_command(const char *id, CommandId curcid)
 }
 
 /*
+ * vapi_xact_created_since
+ *		Has the transaction created a phone number in command "curcid" or a
+ *		later one (which a scan of that command must not see)?
+ */
+bool
+vapi_xact_created_since(CommandId curcid)
+{
+	HASH_SEQ_STATUS scan;
+	VapiCreatedId *e;
+
+	if (ledger == NULL || curcid == InvalidCommandId ||
+		hash_get_num_entries(ledger->created) == 0)
+		return false;
+	hash_seq_init(&scan, ledger->created);
+	while ((e = hash_seq_search(&scan)) != NULL)
+	{
+		if (e->cid >= curcid)
+		{
+			hash_seq_term(&scan);
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
  * vapi_describe_counts
  *		"2 phone numbers created and 1 deleted at Vapi", with the requests
  *		of unknown outcome, for the counts at savepoint level "min_level" or
