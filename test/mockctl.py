@@ -14,14 +14,36 @@
 #                                     (behaviour switches included; options
 #                                     left out take the mock's command-line
 #                                     values)
-#   requests [--clear] [--body] [--conn]
-#                                     one line per logged API request
+#   requests [--clear] [--body] [--conn] [--headers] [--sorted]
+#                                     one line per logged API request, in log
+#                                     order; --sorted: the same lines sorted
+#                                     by text (concurrent requests reach the
+#                                     log in no fixed order)
 #   clear                             clear the request log
 #   count [--match PREFIX]            number of logged requests
 #   stats                             requests=N connections=M numbers=K
 #                                     blackhole=B (connections the black hole
 #                                     accepted)
 #   blackhole-port                    the black hole's port, or "none"
+#   overlap                           max_inflight=N: the most API requests
+#                                     in progress at once since the last log
+#                                     clear or reset
+#   held-after STATUS                 answers=A started_during_hold=S: A is
+#                                     the number of logged answers with
+#                                     STATUS and a Retry-After of R seconds
+#                                     (an HTTP date does not count); S the
+#                                     number of API requests that started
+#                                     after one of them was sent and less
+#                                     than R*1000-100 ms later (each request
+#                                     counted once).  A client that holds all
+#                                     its concurrent requests for Retry-After
+#                                     gets S=0.
+#   timeline                          one line per logged API request in
+#                                     start order: "start_ms end_ms inflight
+#                                     METHOD PATH STATUS" ("-" for an end or
+#                                     status not known); times vary from run
+#                                     to run: for people and benchmarks, not
+#                                     for expected files
 #   fault JSON | faults-clear         install fault rule(s) / remove them all
 #   mutate JSON | mutations | mutations-clear
 #                                     install mutation rule(s) / show what was
@@ -51,6 +73,8 @@ import urllib.parse
 import urllib.request
 
 TIMEOUT = 60
+HOLD_TOLERANCE_MS = 100   # held-after: a request this close to the end of
+                          # a Retry-After hold is not counted as inside it
 
 
 class CtlError(Exception):
@@ -135,8 +159,10 @@ def cmd_reset(args):
 
 
 def cmd_requests(args):
-    """requests: print the request log, one request per line."""
+    """requests: print the request log, one request per line (in log
+    order, or sorted by text with --sorted)."""
     base = base_url(args)
+    lines = []
     for entry in call(base, "GET", "/__mock/requests"):
         line = "%s %s" % (entry["method"], entry["path"])
         if args.conn:
@@ -148,6 +174,10 @@ def cmd_requests(args):
                 entry.get("auth"), entry.get("user_agent"),
                 "yes" if "gzip" in (entry.get("accept_encoding") or "") else "no",
                 (" ctype=%s" % entry["content_type"]) if entry.get("content_type") else "")
+        lines.append(line)
+    if args.sorted:
+        lines.sort()
+    for line in lines:
         out(line)
     if args.clear:
         call(base, "DELETE", "/__mock/requests")
@@ -173,6 +203,51 @@ def cmd_stats(args):
     out("requests=%d connections=%d numbers=%d blackhole=%d"
         % (s["requests"], s["connections"], s["numbers"],
            s.get("blackhole_connections", 0)))
+
+
+def cmd_overlap(args):
+    """overlap: the most API requests in progress at once."""
+    s = call(base_url(args), "GET", "/__mock/stats")
+    out("max_inflight=%d" % s["max_inflight"])
+
+
+def retry_seconds(value):
+    """The seconds of a Retry-After value, or None (absent, an HTTP date or
+    anything else that is not a non-negative number)."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if 0 <= seconds < float("inf") else None
+
+
+def cmd_held_after(args):
+    """held-after: requests started while a Retry-After answer held."""
+    entries = call(base_url(args), "GET", "/__mock/requests")
+    holds = []
+    for entry in entries:
+        seconds = retry_seconds(entry.get("retry_after"))
+        if entry.get("status") != args.status or seconds is None or \
+                entry.get("end_ms") is None:
+            continue
+        holds.append((entry["end_ms"],
+                      entry["end_ms"] + seconds * 1000 - HOLD_TOLERANCE_MS))
+    started = sum(1 for entry in entries
+                  if any(sent < entry["start_ms"] < until
+                         for sent, until in holds))
+    out("answers=%d started_during_hold=%d" % (len(holds), started))
+
+
+def cmd_timeline(args):
+    """timeline: the logged API requests in start order, with their times."""
+    entries = call(base_url(args), "GET", "/__mock/requests")
+    for entry in sorted(entries, key=lambda e: (e["start_ms"], e["seq"])):
+        end = entry.get("end_ms")
+        status = entry.get("status")
+        out("%.3f %s %d %s %s %s" % (
+            entry["start_ms"], "-" if end is None else "%.3f" % end,
+            entry["inflight"], entry["method"], entry["path"],
+            "-" if status is None else status))
 
 
 def cmd_blackhole_port(args):
@@ -295,6 +370,8 @@ def main(argv=None):
     p.add_argument("--conn", action="store_true")
     p.add_argument("--headers", action="store_true",
                    help="append auth state, User-Agent, gzip and Content-Type")
+    p.add_argument("--sorted", action="store_true",
+                   help="sort the lines by text")
     p.set_defaults(func=cmd_requests)
 
     sub.add_parser("clear").set_defaults(func=cmd_clear)
@@ -305,6 +382,12 @@ def main(argv=None):
 
     sub.add_parser("stats").set_defaults(func=cmd_stats)
     sub.add_parser("blackhole-port").set_defaults(func=cmd_blackhole_port)
+    sub.add_parser("overlap").set_defaults(func=cmd_overlap)
+
+    p = sub.add_parser("held-after")
+    p.add_argument("status", type=int, metavar="STATUS")
+    p.set_defaults(func=cmd_held_after)
+    sub.add_parser("timeline").set_defaults(func=cmd_timeline)
 
     p = sub.add_parser("fault")
     p.add_argument("json")

@@ -5,13 +5,16 @@
 # back from --port-file) and checks, with exact values and messages: the 401
 # answer, the v1 and v2 listings (order, limits, paging, the eight time
 # filters, search, query validation), get/patch/delete by id, creation per
-# provider, the legacy buy route, every fault kind (with "every" and extra
-# headers), list-time mutations, the request log, gzip, the data-set knobs
-# (--max-step, --newest) through the command line, the control API and
-# mockctl.py, the behaviour switches of /__mock/behaviour (each one, its
-# exact answers, and that switching them off restores every answer), the
-# black hole listener (--blackhole-port-file), and many concurrent
-# keep-alive clients.
+# provider, the legacy buy route, every fault kind (with "every", "contains"
+# and extra headers), list-time mutations, the request log and its timing
+# (start_ms, end_ms, inflight, max_inflight: real overlap under a latency
+# fault, no false overlap for a client that waits for each answer, every
+# way a request ends), gzip, the data-set knobs (--max-step, --newest)
+# through the command line, the control API and mockctl.py (overlap,
+# held-after, timeline, requests --sorted included), the behaviour
+# switches of /__mock/behaviour (each one, its exact answers, and that
+# switching them off restores every answer), the black hole listener
+# (--blackhole-port-file), and many concurrent keep-alive clients.
 #
 # Usage (from the top of the source tree):
 #   python3 test/test_mock.py [-v]
@@ -1067,6 +1070,58 @@ class FaultTest(MockTestCase):
                          [{"kind": "status", "skip": 0, "times": 0,
                            "seen": 0}])
 
+    def test_contains(self):
+        """contains: only requests whose raw target holds the text match;
+        only they count for skip, times and every."""
+        self.fault({"match": "GET /v2/phone-number", "kind": "status",
+                    "status": 429, "retry_after": "1", "times": 0,
+                    "contains": "createdAtGe=2024-03-01"})
+        cases = [
+            ("/v2/phone-number?limit=1&createdAtGe=2024-01-01T00:00:00Z",
+             200),
+            ("/v2/phone-number?limit=1&createdAtGe=2024-03-01T00:00:00Z"
+             "&createdAtLt=2024-05-01T00:00:00Z", 429),
+            ("/phone-number?limit=1&createdAtGe=2024-03-01T00:00:00Z", 200),
+            ("/v2/phone-number?limit=1&createdAtGe=2024-03-01T00%3A00%3A00Z",
+             429),
+            # The same instant, but the target does not hold the text.
+            ("/v2/phone-number?limit=1&createdAtGe=2024%2D03%2D01T00:00:00Z",
+             200),
+            ("/v2/phone-number?createdAtGe=2024-03-01", 429)]
+        for path, want in cases:
+            code, headers, _ = self.call("GET", path)
+            self.assertEqual(code, want, path)
+            self.assertEqual(headers["Retry-After"],
+                             "1" if want == 429 else None)
+        self.assertEqual(self.json_call("GET", "/__mock/faults")[0]["seen"],
+                         3)
+        self.json_call("DELETE", "/__mock/faults")
+        self.fault({"kind": "status", "status": 503, "contains": "%7E",
+                    "skip": 1})
+        codes = [self.call("GET", "/v2/phone-number?search=" + text)[0]
+                 for text in ("%7E", "~", "%7e", "%7E", "%7E")]
+        self.assertEqual(codes, [200, 200, 200, 503, 200])
+
+    def test_bad_contains(self):
+        """contains must be a string (null included)."""
+        for contains in (5, None, True, ["x"], {"a": "b"}):
+            self.assert_error("POST", "/__mock/faults", 400,
+                              "contains must be a string",
+                              {"kind": "status", "contains": contains})
+        self.assertEqual(self.json_call("GET", "/__mock/faults"), [])
+        rc, _, err = self.mockctl("fault", '{"kind":"cut","contains":1}')
+        self.assertEqual((rc, err), (1, "mockctl: the mock answered 400 to "
+                                     "POST /__mock/faults: contains must "
+                                     "be a string\n"))
+        self.assertEqual(self.mockctl("fault", '{"kind":"cut","contains":'
+                                      '"page=2"}'), (0, "", ""))
+        conn = self.connect()
+        resp, _ = self.raw(conn, "GET", "/v2/phone-number?page=1")
+        self.assertEqual(resp.status, 200)
+        with self.assertRaises((http.client.RemoteDisconnected,
+                                ConnectionError)):
+            self.raw(conn, "GET", "/v2/phone-number?page=2")
+
     def test_every_concurrent(self):
         """Under concurrent clients every=3 hits exactly each third request."""
         self.fault({"match": "GET /v2/phone-number", "kind": "status",
@@ -1210,6 +1265,284 @@ class LogTest(MockTestCase):
         self.call("GET", "/phone-number?limit=1")
         self.assertEqual([(e["seq"], e["path"]) for e in self.log()],
                          [(1, "/phone-number?limit=1")])
+
+
+class TimingTest(MockTestCase):
+    """When requests ran: start_ms, end_ms and inflight in the log,
+    max_inflight in the stats, real overlap under a latency fault, and the
+    mockctl commands built on them (overlap, held-after, timeline,
+    requests --sorted)."""
+
+    LIST = "/v2/phone-number?limit=2&createdAtGe=%s-01T00:00:00.000Z"
+    TIMELINE_RE = re.compile(r"^(\d+\.\d{3}) (\d+\.\d{3}|-) (\d+) ([A-Z]+) "
+                             r"(\S+) (\d{3}|-)$")
+
+    def parallel(self, paths):
+        """GET every path at once, each on its own connection and thread;
+        returns (statuses in path order, seconds from the start of the
+        first request until the last answer)."""
+        statuses = [None] * len(paths)
+        conns = [self.connect() for _ in paths]
+        for conn in conns:
+            conn.connect()
+        ready = threading.Barrier(len(paths) + 1)
+
+        def client(index):
+            """One request, once every client is ready."""
+            try:
+                ready.wait(10)
+                resp, _ = self.raw(conns[index], "GET", paths[index])
+                statuses[index] = resp.status
+            except Exception as exc:   # reported by the main thread
+                statuses[index] = repr(exc)
+
+        threads = [threading.Thread(target=client, args=(i,))
+                   for i in range(len(paths))]
+        for t in threads:
+            t.start()
+        ready.wait(10)
+        start = time.monotonic()
+        for t in threads:
+            t.join(30)
+        return statuses, time.monotonic() - start
+
+    def timeline(self):
+        """mockctl timeline, as tuples of its fields."""
+        rc, text, err = self.mockctl("timeline")
+        self.assertEqual((rc, err), (0, ""))
+        rows = []
+        for line in text.splitlines():
+            m = self.TIMELINE_RE.match(line)
+            self.assertIsNotNone(m, line)
+            rows.append(m.groups())
+        return rows
+
+    def wait_inflight(self, count):
+        """Wait until the stats show `count` API requests in progress."""
+        deadline = time.monotonic() + 10
+        while self.stats()["inflight"] != count:
+            self.assertLess(time.monotonic(), deadline,
+                            "inflight never became %d" % count)
+            time.sleep(0.01)
+
+    def test_sequential(self):
+        """One request after the other: inflight 1, each starts after the
+        previous one ended; a log clear restarts the clock and
+        max_inflight."""
+        conn = self.connect()
+        for path in ("/phone-number?limit=1", "/v2/phone-number?limit=5",
+                     "/phone-number/" + UNKNOWN_ID):
+            self.raw(conn, "GET", path)
+        entries = self.log()
+        self.assertEqual([(e["inflight"], e["retry_after"]) for e in entries],
+                         [(1, None)] * 3)
+        for entry in entries:
+            self.assertIsInstance(entry["start_ms"], float)
+            self.assertLessEqual(entry["start_ms"], entry["end_ms"])
+        for before, after in zip(entries, entries[1:]):
+            self.assertLessEqual(before["end_ms"], after["start_ms"])
+        self.assertEqual((self.stats()["inflight"],
+                          self.stats()["max_inflight"]), (0, 1))
+        self.assertEqual(self.mockctl("overlap"), (0, "max_inflight=1\n", ""))
+        cleared = time.monotonic()
+        self.json_call("DELETE", "/__mock/requests")
+        self.assertEqual(self.mockctl("overlap"), (0, "max_inflight=0\n", ""))
+        self.raw(conn, "GET", "/phone-number?limit=1")
+        since = (time.monotonic() - cleared) * 1000
+        entry, = self.log()
+        self.assertGreaterEqual(entry["start_ms"], 0)
+        self.assertLessEqual(entry["end_ms"], since)
+        self.reset()
+        self.assertEqual(self.stats()["max_inflight"], 0)
+        # A request sent once the previous answer has been read, even on a
+        # new connection, never overlaps it.
+        for n in range(100):
+            method = "HEAD" if n % 3 == 0 else "GET"
+            self.assertEqual(self.call(method, "/phone-number?limit=%d"
+                                       % (n % 4))[0], 200)
+        self.assertEqual(sorted({e["inflight"] for e in self.log()}), [1])
+        self.assertEqual(self.stats()["max_inflight"], 1)
+
+    def test_overlap(self):
+        """Four requests on four connections under a 200 ms latency fault
+        run at the same time: well under 4 x 200 ms, max_inflight 4."""
+        self.fault({"kind": "latency", "ms": 200, "times": 0})
+        paths = [self.LIST % month for month in
+                 ("2024-01", "2024-02", "2024-03", "2024-04")]
+        statuses, seconds = self.parallel(paths)
+        self.assertEqual(statuses, [200] * 4)
+        self.assertGreaterEqual(seconds, 0.19)
+        self.assertLess(seconds, 0.6)
+        self.assertEqual(self.mockctl("overlap"), (0, "max_inflight=4\n", ""))
+        self.assertEqual(self.stats()["inflight"], 0)
+        entries = self.log()
+        self.assertEqual(sorted(e["inflight"] for e in entries), [1, 2, 3, 4])
+        self.assertLess(max(e["start_ms"] for e in entries),
+                        min(e["end_ms"] for e in entries))
+        for entry in entries:
+            self.assertGreaterEqual(entry["end_ms"] - entry["start_ms"], 199)
+        rows = self.timeline()
+        self.assertEqual([row[2] for row in rows], ["1", "2", "3", "4"])
+        self.assertEqual(sorted(row[4] for row in rows), sorted(paths))
+        self.assertEqual({(row[3], row[5]) for row in rows}, {("GET", "200")})
+        starts = [float(row[0]) for row in rows]
+        self.assertEqual(starts, sorted(starts))
+
+    def test_latency_holds_no_lock(self):
+        """While one request sleeps in a latency fault, other requests and
+        control requests are answered at once."""
+        self.fault({"kind": "latency", "ms": 600, "contains": "slow"})
+        slow = threading.Thread(target=self.call, args=(
+            "GET", "/v2/phone-number?limit=1&search=slow"))
+        slow.start()
+        self.addCleanup(slow.join)
+        self.wait_inflight(1)
+        start = time.monotonic()
+        self.assertEqual(self.call("GET", "/v2/phone-number?limit=1")[0], 200)
+        self.json_call("GET", "/__mock/requests")
+        self.assertLess(time.monotonic() - start, 0.3)
+        self.assertEqual(self.stats()["max_inflight"], 2)
+        slow.join()
+        self.assertEqual([e["inflight"] for e in self.log()], [1, 2])
+
+    def test_counters_on_every_path(self):
+        """Every way a request can end closes its entry and leaves no
+        request in progress: faults that cut, truncate or stall, a client
+        gone during a latency fault, errors, HEAD, 401 and 413."""
+        self.fault({"kind": "cut", "contains": "cut"},
+                   {"kind": "truncate", "contains": "truncate"},
+                   {"kind": "stall", "ms": 150, "contains": "stall"},
+                   {"kind": "malformed", "contains": "malformed"},
+                   {"kind": "status", "status": 500, "contains": "status"})
+        for word in ("cut", "truncate", "stall", "malformed", "status"):
+            conn = self.connect()
+            try:
+                self.raw(conn, "GET", "/v2/phone-number?search=" + word)
+            except (http.client.HTTPException, ConnectionError):
+                pass
+            conn.close()
+        self.assertEqual(self.call("HEAD", "/v2/phone-number")[0], 200)
+        self.assertEqual(self.call("GET", "/phone-number", key=None)[0], 401)
+        self.assertEqual(self.call("POST", "/phone-number", b"x" * (1 << 21),
+                                   {"Content-Type": "text/plain"})[0], 413)
+        self.json_call("POST", "/__mock/faults",
+                       {"kind": "latency", "ms": 300, "contains": "gone"})
+        sock = socket.create_connection(("127.0.0.1", self.mock.port), 5)
+        sock.sendall(b"GET /v2/phone-number?search=gone HTTP/1.1\r\n"
+                     b"Host: x\r\nAuthorization: Bearer " + KEY.encode()
+                     + b"\r\n\r\n")
+        self.wait_inflight(1)
+        sock.close()
+        self.wait_inflight(0)
+        entries = self.log()
+        self.assertEqual([(e["fault"], e["status"]) for e in entries],
+                         [("cut", None), ("truncate", 200), ("stall", 200),
+                          ("malformed", 200), ("status", 500), (None, 200),
+                          (None, 401), (None, 413), ("latency", 200)])
+        for entry in entries:
+            self.assertEqual(entry["inflight"], 1)
+            self.assertLessEqual(entry["start_ms"], entry["end_ms"])
+        self.assertGreaterEqual(entries[2]["end_ms"] - entries[2]["start_ms"],
+                                149)
+        self.assertGreaterEqual(entries[-1]["end_ms"] - entries[-1]["start_ms"],
+                                299)
+        self.assertEqual(self.stats()["max_inflight"], 1)
+
+    def test_end_unknown_while_running(self):
+        """A request in progress: end_ms null, "-" in the timeline."""
+        self.fault({"kind": "latency", "ms": 400})
+        slow = threading.Thread(target=self.call,
+                                args=("GET", "/phone-number?limit=1"))
+        slow.start()
+        self.addCleanup(slow.join)
+        self.wait_inflight(1)
+        self.assertIsNone(self.log()[0]["end_ms"])
+        row, = self.timeline()
+        self.assertEqual(row[1:], ("-", "1", "GET", "/phone-number?limit=1",
+                                   "-"))
+        slow.join()
+        row, = self.timeline()
+        self.assertEqual(row[1:], (row[1], "1", "GET",
+                                   "/phone-number?limit=1", "200"))
+        self.assertGreaterEqual(float(row[1]) - float(row[0]), 399)
+
+    def held(self, status=429):
+        """mockctl held-after STATUS."""
+        rc, text, err = self.mockctl("held-after", str(status))
+        self.assertEqual((rc, err), (0, ""))
+        return text
+
+    def test_held_after(self):
+        """held-after counts the requests started while a Retry-After
+        answer holds, each once; an HTTP date does not hold."""
+        self.fault({"kind": "status", "status": 429, "retry_after": "1",
+                    "match": "GET /v2/phone-number", "times": 0,
+                    "contains": "createdAtGe=2024-03-01"})
+        window = [self.LIST % month for month in
+                  ("2024-01", "2024-03", "2024-05")]
+        self.assertEqual(self.held(), "answers=0 started_during_hold=0\n")
+        # A client that goes on with its other windows at once.
+        codes = [self.call("GET", path)[0] for path in window]
+        codes.append(self.call("GET", window[0])[0])
+        self.assertEqual(codes, [200, 429, 200, 200])
+        self.assertEqual([e["retry_after"] for e in self.log()],
+                         [None, "1", None, None])
+        self.assertEqual(self.held(), "answers=1 started_during_hold=2\n")
+        self.assertEqual(self.held(503), "answers=0 started_during_hold=0\n")
+        # A client that waits the second out.
+        self.json_call("DELETE", "/__mock/requests")
+        self.assertEqual(self.call("GET", window[1])[0], 429)
+        time.sleep(1.0)
+        self.assertEqual(self.call("GET", window[0])[0], 200)
+        self.assertEqual(self.held(), "answers=1 started_during_hold=0\n")
+        # Two holds that overlap: the request inside both counts once.
+        self.json_call("DELETE", "/__mock/requests")
+        codes = [self.call("GET", path)[0]
+                 for path in (window[1], window[1], window[2])]
+        self.assertEqual(codes, [429, 429, 200])
+        self.assertEqual(self.held(), "answers=2 started_during_hold=2\n")
+        # Retry-After as a date holds nothing; a header of a body fault
+        # counts like any other.
+        self.json_call("DELETE", "/__mock/faults")
+        self.json_call("DELETE", "/__mock/requests")
+        self.fault({"kind": "status", "status": 429,
+                    "retry_after": "Wed, 21 Oct 2026 07:28:00 GMT"},
+                   {"kind": "body", "status": 429, "text": "slow down",
+                    "headers": {"retry-after": "1"}, "skip": 2})
+        codes = [self.call("GET", window[0])[0] for _ in range(4)]
+        self.assertEqual(codes, [429, 200, 429, 200])
+        self.assertEqual([e["retry_after"] for e in self.log()],
+                         ["Wed, 21 Oct 2026 07:28:00 GMT", None, "1", None])
+        self.assertEqual(self.held(), "answers=1 started_during_hold=1\n")
+
+    def test_requests_sorted(self):
+        """requests --sorted: the lines of requests, sorted by text."""
+        conn = self.connect()
+        for path in ("/v2/phone-number?limit=2", "/phone-number?limit=1",
+                     "/phone-number/" + UNKNOWN_ID, "/phone-number?limit=1"):
+            self.raw(conn, "GET", path)
+        self.raw(self.connect(), "GET", "/phone-number?limit=0")
+        for extra in ((), ("--conn",), ("--headers",)):
+            rc, plain, _ = self.mockctl("requests", *extra)
+            self.assertEqual(rc, 0)
+            self.assertEqual(self.mockctl("requests", "--sorted", *extra),
+                             (0, "".join(sorted(plain.splitlines(True))), ""))
+        self.assertEqual(self.mockctl("requests", "--sorted")[1],
+                         "GET /phone-number/%s\n"
+                         "GET /phone-number?limit=0\n"
+                         "GET /phone-number?limit=1\n"
+                         "GET /phone-number?limit=1\n"
+                         "GET /v2/phone-number?limit=2\n" % UNKNOWN_ID)
+        # The order in which concurrent requests reach the log varies; the
+        # sorted lines do not.
+        self.json_call("DELETE", "/__mock/requests")
+        self.fault({"kind": "latency", "ms": 50, "times": 0})
+        paths = ["/v2/phone-number?limit=1&page=%d" % n for n in (3, 1, 4, 2)]
+        self.assertEqual(self.parallel(paths)[0], [200] * 4)
+        self.assertEqual(self.mockctl("requests", "--sorted", "--clear"),
+                         (0, "".join("GET %s\n" % p for p in sorted(paths)),
+                          ""))
+        self.assertEqual(self.log(), [])
 
 
 class GzipTest(MockTestCase):
@@ -1970,7 +2303,8 @@ class BlackHoleTest(MockTestCase):
         self.assertNotEqual(port, self.mock.port)
         self.assertEqual(self.stats(), {
             "requests": 0, "connections": 1, "numbers": COUNT,
-            "blackhole_connections": 0, "blackhole_port": port})
+            "blackhole_connections": 0, "blackhole_port": port,
+            "inflight": 0, "max_inflight": 0})
         self.assertEqual(self.mockctl("blackhole-port"), (0, "%d\n" % port,
                                                           ""))
         self.hole()

@@ -17,9 +17,29 @@ reset the data, read the request log, plant arbitrary rows, inject faults
 connections), create/delete numbers between two list requests and switch
 on behaviours of other deployments of the API (below).
 
+Each entry of the request log (GET /__mock/requests) also tells when the
+request ran, for tests of concurrent clients: "start_ms" (taken when the
+request had been read) and "end_ms" (when its answer was sent, taken just
+before its last byte goes out, or when the connection is cut or given up,
+before it is closed; null while it runs), in milliseconds on the monotonic
+clock since the last log clear or reset, and "inflight", the number of API
+requests in progress when it started, itself included.  A client that
+sends a request only after it has read the answer to another one never
+sees the two overlap.
+"retry_after" is the Retry-After header of its answer (text, else null).
+GET /__mock/stats reports "max_inflight", the largest inflight since the
+last log clear or reset, and "inflight", the API requests in progress now.
+
 Fault rules take "skip" and "times" (which matching requests a rule
 covers) and "every": n (only every n-th request of that window gets the
-fault, the others pass on; "times" then counts the faulted requests).  A
+fault, the others pass on; "times" then counts the faulted requests).
+Besides "match" (a method and a path prefix, e.g. "GET /v2/phone-number"),
+"contains": TEXT narrows a rule to the requests whose target (path and
+query string, as received, before any decoding) contains TEXT, e.g. one
+createdAt window of a split list scan:
+  {"kind": "status", "status": 429, "retry_after": "1", "times": 0,
+   "match": "GET /v2/phone-number", "contains": "createdAtGe=2024-03-01"}
+Only the requests that match both count for "skip", "times" and "every".  A
 "body" fault may add response headers with "headers": {"Name": "value"}
 (strings without CR or LF, sent as UTF-8 after the standard headers).
 An "html" fault answers an nginx-style HTML page (Content-Type text/html)
@@ -123,7 +143,8 @@ in this list, so none imports another in a cycle:
               provider, behaviour switches) and its messages
   store       the in-memory store: listing with filters, paging, sort and
               retention, the page cache, lookups, behaviour switches as
-              they shape stored numbers and answers
+              they shape stored numbers and answers, the request log and
+              its clock
   response    the answer objects and the error shapes
   faults      fault rules and what they answer, damaged bodies, and the
               mutations that change the data between two list requests

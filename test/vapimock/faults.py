@@ -22,6 +22,7 @@ HEADERS_MSG = "headers must be an object whose values are strings"
 HEADER_TEXT_MSG = ("header names must be non-empty and without ':', and "
                    "names and values must not contain CR or LF")
 EVERY_MSG = "every must be an integer >= 1"
+CONTAINS_MSG = "contains must be a string"
 
 FAULT_KINDS = ("latency", "status", "malformed", "truncate", "cut", "stall",
                "html", "content_type", "body", "corrupt")
@@ -101,13 +102,15 @@ def corrupt_bytes(data, rng):
     return bytes(data)
 
 
-def pick_fault(store, method, path):
+def pick_fault(store, method, path, target):
     """Count this request against every matching rule; return the first
     rule that hits it (a copy), or None.  Call with the lock held.
 
-    A rule hits the requests at positions every, 2*every, ... after its
-    first `skip` matching requests, up to `times` hits (0: no limit);
-    with every = 1 that is the skip/times window itself."""
+    A rule matches by "match" (method and path prefix) and "contains"
+    (text of the target, path and query string as received).  It hits
+    the requests at positions every, 2*every, ... after its first `skip`
+    matching requests, up to `times` hits (0: no limit); with every = 1
+    that is the skip/times window itself."""
     chosen = None
     for rule in store.faults:
         match = rule.get("match") or "*"
@@ -120,6 +123,9 @@ def pick_fault(store, method, path):
                 prefix = match
             if not path.startswith(prefix):
                 continue
+        contains = rule.get("contains")
+        if contains is not None and contains not in target:
+            continue
         rule["seen"] += 1
         pos = rule["seen"] - rule["skip"]
         every, times = rule.get("every", 1), rule["times"]
@@ -161,6 +167,8 @@ def add_faults(store, data):
                 return error_response(400, "%s must be a number" % key)
         if "status" in item and not 100 <= item["status"] <= 999:
             return error_response(400, "status must be in 100..999")
+        if "contains" in item and type(item["contains"]) is not str:
+            return error_response(400, CONTAINS_MSG)
         for key in ("match", "value", "content_type"):
             if item.get(key) is not None and type(item[key]) is not str:
                 return error_response(400, "%s must be a string" % key)

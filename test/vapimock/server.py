@@ -224,18 +224,40 @@ class MockHandler(BaseHTTPRequestHandler):
         if kind in ("truncate", "stall"):
             self.close_connection = True
         if log_entry is not None:
+            retry_after = next((value for name, value in headers
+                                if name.lower() == "retry-after"), None)
             with self.server.store.lock:
                 log_entry["status"] = resp.status
+                log_entry["retry_after"] = retry_after
         head = self.head_bytes(resp.status, ctype, len(wire), headers)
         if self.command == "HEAD":
-            self.send_raw(head)
+            self.send_answer(head, log_entry)
         elif kind == "truncate":
             self.send_raw(head + wire[:len(wire) // 2])
         elif kind == "stall":
             if self.send_raw(head + wire[:10]):
                 self.server.stopping.wait(float(fault.get("ms", 60000)) / 1000)
         else:
-            self.send_raw(head + wire)
+            self.send_answer(head + wire, log_entry)
+
+    def send_answer(self, data, log_entry):
+        """Send a whole answer.  An API request is marked as ended just
+        before the last byte goes, so that a client that has read all of
+        it finds it ended (its next request never overlaps it)."""
+        if log_entry is None or len(data) < 2:
+            if log_entry is not None:
+                self.end_request(log_entry)
+            return self.send_raw(data)
+        if not self.send_raw(data[:-1]):
+            return False
+        self.end_request(log_entry)
+        return self.send_raw(data[-1:])
+
+    def end_request(self, log_entry):
+        """Mark an API request as ended (only the first call counts)."""
+        store = self.server.store
+        with store.lock:
+            store.request_ended(log_entry)
 
     # -- dispatch ----------------------------------------------------------
 
@@ -269,7 +291,12 @@ class MockHandler(BaseHTTPRequestHandler):
         return "wrong"
 
     def api(self, target, path, query, body, too_large):
-        """Log an API request, apply any fault, and answer it."""
+        """Log an API request, apply any fault, and answer it.
+
+        The log entry gets its timing (start_ms, end_ms, inflight) from the
+        store; whatever happens while answering, the request is marked as
+        ended before the client can see the end of its answer (its last
+        byte, or the connection closed)."""
         store = self.server.store
         method = self.command
         auth = self.auth_state()
@@ -277,21 +304,35 @@ class MockHandler(BaseHTTPRequestHandler):
             parsed = json.loads(body.decode("utf-8")) if body else None
         except ValueError:
             parsed = None
-        with store.lock:
-            store.seq += 1
-            entry = {"seq": store.seq, "method": method, "path": target,
-                     "conn": self.conn_serial,
-                     "user_agent": self.headers.get("User-Agent"),
-                     "accept_encoding": self.headers.get("Accept-Encoding"),
-                     "content_type": self.headers.get("Content-Type"),
-                     "auth": auth, "body": parsed, "status": None,
-                     "fault": None}
-            store.log.append(entry)
-            fault = pick_fault(store, method, path)
-            if fault:
-                entry["fault"] = fault["kind"]
+        entry = {"seq": None, "method": method, "path": target,
+                 "conn": self.conn_serial,
+                 "user_agent": self.headers.get("User-Agent"),
+                 "accept_encoding": self.headers.get("Accept-Encoding"),
+                 "content_type": self.headers.get("Content-Type"),
+                 "auth": auth, "body": parsed, "status": None,
+                 "fault": None, "retry_after": None, "start_ms": None,
+                 "end_ms": None, "inflight": None}
+        try:
+            with store.lock:
+                # One hold of the lock: the log order is the order in which
+                # the fault rules counted the requests.
+                store.request_started(entry)
+                fault = pick_fault(store, method, path, target)
+                if fault:
+                    entry["fault"] = fault["kind"]
+            self.answer(entry, fault, target, path, query, body, too_large,
+                        auth)
+        finally:
+            # Cut, truncated, stalled or failed: ended before the handler
+            # closes the connection.
+            self.end_request(entry)
+
+    def answer(self, entry, fault, target, path, query, body, too_large,
+               auth):
+        """Apply the request's fault, if any, and send its answer."""
         kind = fault["kind"] if fault else None
         if kind == "latency":
+            # Outside the store's lock: other requests go on meanwhile.
             self.server.stopping.wait(float(fault.get("ms", 0)) / 1000)
         if kind == "cut":
             self.close_connection = True
@@ -299,8 +340,8 @@ class MockHandler(BaseHTTPRequestHandler):
         resp = fault_answer(fault)
         if resp is None:
             try:
-                resp = self.serve(method, target, path, query, body, too_large,
-                                  auth)
+                resp = self.serve(self.command, target, path, query, body,
+                                  too_large, auth)
             except Exception as exc:   # keep the server alive on bugs
                 resp = error_response(500, "mock error: %r" % (exc,))
         self.emit(resp, entry, fault)
@@ -535,8 +576,7 @@ class MockHandler(BaseHTTPRequestHandler):
                 return json_response(200, store.log)
         if route == ("DELETE", "/__mock/requests"):
             with store.lock:
-                store.log = []
-                store.seq = 0
+                store.clear_log()
             return json_response(200, {"ok": True})
         if route == ("GET", "/__mock/stats"):
             with store.lock:
@@ -545,7 +585,9 @@ class MockHandler(BaseHTTPRequestHandler):
                     "connections": store.conn_counter,
                     "numbers": len(store.entries),
                     "blackhole_connections": store.blackhole_connections,
-                    "blackhole_port": self.server.blackhole_port})
+                    "blackhole_port": self.server.blackhole_port,
+                    "inflight": store.inflight,
+                    "max_inflight": store.max_inflight})
         if route == ("GET", "/__mock/numbers"):
             with store.lock:
                 return Response(200, store.join([t[2] for t in store.desc]))
