@@ -25,7 +25,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(srcdir)/vapi_
 DATA = vapi_fdw--0.1.sql
 PGFILEDESC = "vapi_fdw - foreign data wrapper for Vapi phone numbers"
 
-REGRESS = setup options scan types import errors paging pushdown modify defects entrypoints fidelity reliability hostile soak concurrency
+REGRESS = setup options scan types import errors paging pushdown modify defects entrypoints fidelity reliability hostile soak concurrency parallel
 REGRESS_OPTS = --load-extension=vapi_fdw
 
 SHLIB_LINK += -lcurl -ljson-c

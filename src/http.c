@@ -396,6 +396,9 @@ vapi_http_start(VapiHttp *http, const VapiHttpRequest *req,
 	http->first = GetCurrentTimestamp();
 	http->retry_at = http->first;
 	http->state = VAPI_HTTP_WAITING;
+
+	/* settle what has arrived first: a 429 there holds this request too */
+	vapi_http_pump(http);
 	vapi_http_send_or_hold(http);
 	vapi_http_pump(http);
 }

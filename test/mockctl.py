@@ -37,7 +37,10 @@
 #                                     than R*1000-100 ms later (each request
 #                                     counted once).  A client that holds all
 #                                     its concurrent requests for Retry-After
-#                                     gets S=0.
+#                                     gets S=0.  --grace MS: requests that
+#                                     started less than MS after the answer
+#                                     was sent do not count (the client had
+#                                     not read it yet)
 #   timeline                          one line per logged API request in
 #                                     start order: "start_ms end_ms inflight
 #                                     METHOD PATH STATUS" ("-" for an end or
@@ -230,7 +233,7 @@ def cmd_held_after(args):
         if entry.get("status") != args.status or seconds is None or \
                 entry.get("end_ms") is None:
             continue
-        holds.append((entry["end_ms"],
+        holds.append((entry["end_ms"] + args.grace,
                       entry["end_ms"] + seconds * 1000 - HOLD_TOLERANCE_MS))
     started = sum(1 for entry in entries
                   if any(sent < entry["start_ms"] < until
@@ -386,6 +389,7 @@ def main(argv=None):
 
     p = sub.add_parser("held-after")
     p.add_argument("status", type=int, metavar="STATUS")
+    p.add_argument("--grace", type=float, default=0.0, metavar="MS")
     p.set_defaults(func=cmd_held_after)
     sub.add_parser("timeline").set_defaults(func=cmd_timeline)
 
