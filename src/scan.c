@@ -301,8 +301,14 @@ vapi_scan_begin(ForeignScanState *node, const VapiScanPlan *plan, Oid userid)
 	st = MemoryContextAllocZero(scan_cxt, sizeof(VapiScanState));
 	/* a count pushed down scans no relation: its table is in fs_relids */
 	st->rel = plan->mode == VAPI_MODE_COUNT ?
+#if PG_VERSION_NUM >= 180000
+		ExecGetRangeTableRelation(estate,
+								  (Index) bms_next_member(fsplan->fs_relids, -1),
+								  false) :
+#else
 		ExecGetRangeTableRelation(estate,
 								  (Index) bms_next_member(fsplan->fs_relids, -1)) :
+#endif
 		node->ss.ss_currentRelation;
 	st->relname = pstrdup(RelationGetRelationName(st->rel));
 	st->plan = *plan;
