@@ -11,8 +11,12 @@
 #     jsonb_to_recordset;
 # and, on 10,000 numbers, a full scan with 50 ms of latency per request,
 # 100 small queries in one session (and the TCP connections they opened),
-# and the backend's peak memory during the 100,000-number scan.  Ratios are
-# against baselines measured in the same run.
+# and the backend's peak memory during the 100,000-number scan.  Then, with
+# 50 ms of latency per request, round trips against the way they were paid
+# one at a time (schema seq: max_concurrent_requests 1, count_pushdown
+# off): count(*) of 10,000 and 100,000 numbers, id IN lists of 50 and 500
+# ids, and a 20-page scan, unordered and ordered by created_at.  Ratios
+# are against baselines measured in the same run.
 #
 # Usage: scripts/bench.sh [repetitions]     (default 5; best time is used)
 
@@ -24,6 +28,18 @@ vapi_start_mock --count 10000 --seed 1
 vapi_start_cluster "shared_buffers = 256MB" "work_mem = 64MB"
 vapi_setup_foreign_table
 mockctl="python3 $VAPI_ROOT/test/mockctl.py"
+
+# schema seq: the same table, one request at a time, count(*) by reading
+# every row (how every query paid its round trips before)
+vapi_psql <<'SQL'
+\getenv url VAPI_MOCK_URL
+\getenv key VAPI_MOCK_KEY
+CREATE SERVER seq FOREIGN DATA WRAPPER vapi_fdw
+  OPTIONS (url :'url', max_concurrent_requests '1', count_pushdown 'false');
+CREATE USER MAPPING FOR CURRENT_USER SERVER seq OPTIONS (api_key :'key');
+CREATE SCHEMA seq;
+IMPORT FOREIGN SCHEMA vapi FROM SERVER seq INTO seq;
+SQL
 
 vapi_psql <<'SQL'
 CREATE TABLE diy_raw (body text);
@@ -86,9 +102,9 @@ DROP TABLE IF EXISTS heap_copy;
 CREATE TABLE heap_copy AS SELECT * FROM phone_numbers;
 VACUUM ANALYZE heap_copy;
 SELECT diy_fetch(:'url', :'key', :pages) AS pages_fetched \gset
-SELECT bench('fdw: count(*)', :n, 'SELECT count(*) FROM phone_numbers', :reps);
-SELECT bench('fdw: every column', :n, 'SELECT count(*) FROM (SELECT * FROM phone_numbers OFFSET 0) s', :reps);
-SELECT bench('fdw: id, number', :n, 'SELECT count(*) FROM (SELECT id, number FROM phone_numbers OFFSET 0) s', :reps);
+SELECT bench('fdw: count(*)', :n, 'SELECT count(*) FROM seq.phone_numbers', :reps);
+SELECT bench('fdw: every column', :n, 'SELECT count(*) FROM (SELECT * FROM seq.phone_numbers OFFSET 0) s', :reps);
+SELECT bench('fdw: id, number', :n, 'SELECT count(*) FROM (SELECT id, number FROM seq.phone_numbers OFFSET 0) s', :reps);
 SELECT bench('heap: count(*)', :n, 'SELECT count(*) FROM heap_copy', :reps);
 SELECT bench('heap: every column', :n, 'SELECT count(*) FROM (SELECT * FROM heap_copy OFFSET 0) s', :reps);
 SELECT bench('heap: id, number', :n, 'SELECT count(*) FROM (SELECT id, number FROM heap_copy OFFSET 0) s', :reps);
@@ -106,7 +122,7 @@ log "latency: 50 ms per request"
 $mockctl fault '[{"match":"GET /v2/phone-number","kind":"latency","ms":50,"times":0}]'
 vapi_psql -v reps="$REPS" <<'SQL'
 \o /dev/null
-SELECT bench('fdw with 50 ms latency: count(*)', 10000, 'SELECT count(*) FROM phone_numbers', :reps);
+SELECT bench('fdw with 50 ms latency: count(*)', 10000, 'SELECT count(*) FROM seq.phone_numbers', :reps);
 SQL
 $mockctl faults-clear
 
@@ -145,6 +161,59 @@ SELECT :idle || ' ' || pg_temp.hwm();
 SQL
 )
 
+# round trips, with 50 ms of latency per API request
+# trip LABEL N SQL: best of $REPS (bench()), then the requests of one run
+# and the most that were in flight at once
+vapi_psql -c "CREATE TABLE trips (label text, requests int, inflight int)"
+trip() {
+	vapi_psql -v label="$1" -v n="$2" -v q="$3" -v reps="$REPS" <<'SQL'
+\o /dev/null
+SELECT bench(:'label', :n, :'q', :reps);
+SQL
+	$mockctl clear
+	vapi_psql -c "$3" >/dev/null
+	local requests inflight
+	requests=$($mockctl count)
+	inflight=$($mockctl overlap | sed 's/max_inflight=//')
+	vapi_psql -v label="$1" -v r="$requests" -v i="$inflight" \
+		-c "INSERT INTO trips VALUES (:'label', :r, :i)"
+}
+for N in 10000 100000; do
+	log "round trips: count(*) of $N numbers"
+	$mockctl reset --count "$N" --seed 1
+	$mockctl fault '[{"match":"GET /","kind":"latency","ms":50,"times":0}]'
+	trip "rt: count(*), every page, 1 at a time" "$N" "SELECT count(*) FROM seq.phone_numbers"
+	trip "rt: count(*), metadata.totalItems" "$N" "SELECT count(*) FROM phone_numbers"
+	trip "rt: count(*) of a time range, metadata.totalItems" "$N" \
+		"SELECT count(*) FROM phone_numbers WHERE created_at >= '2024-02-01' AND created_at < '2024-03-01'"
+	$mockctl faults-clear
+done
+
+log "round trips: lookups and a 20-page scan"
+$mockctl reset --count 20000 --seed 1
+vapi_psql -c "CREATE TABLE bench_ids AS SELECT id, row_number() OVER (ORDER BY id) AS n FROM seq.phone_numbers"
+$mockctl fault '[{"match":"GET /","kind":"latency","ms":50,"times":0}]'
+for K in 50 500; do
+	ids="SELECT id FROM bench_ids WHERE n <= $K"
+	trip "rt: id IN ($K ids), 1 at a time" "$K" \
+		"SELECT count(*) FROM seq.phone_numbers WHERE id = ANY(ARRAY($ids))"
+	trip "rt: id IN ($K ids), concurrent" "$K" \
+		"SELECT count(*) FROM phone_numbers WHERE id = ANY(ARRAY($ids))"
+done
+trip "rt: 20-page scan, 1 window" 20000 "SELECT count(*) FROM (SELECT id FROM seq.phone_numbers OFFSET 0) s"
+trip "rt: 20-page scan, windows" 20000 "SELECT count(*) FROM (SELECT id FROM phone_numbers OFFSET 0) s"
+# the windowed scan's critical path: its first page, then the longest
+# chain of requests of one window (those sharing its createdAtGe)
+$mockctl clear
+vapi_psql -c "SELECT count(*) FROM (SELECT id FROM phone_numbers OFFSET 0) s" >/dev/null
+chain=$($mockctl requests | grep -o 'createdAtGe=[^&]*' | sort | uniq -c | sort -rn | awk 'NR==1 {print $1}')
+chain=$(( ${chain:-0} + 1 ))
+trip "rt: 20-page scan ordered by created_at, 1 window" 20000 \
+	"SELECT count(*) FROM (SELECT id FROM seq.phone_numbers ORDER BY created_at DESC OFFSET 0) s"
+trip "rt: 20-page scan ordered by created_at, windows" 20000 \
+	"SELECT count(*) FROM (SELECT id FROM phone_numbers ORDER BY created_at DESC OFFSET 0) s"
+$mockctl faults-clear
+
 echo
 echo "vapi_fdw benchmark: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}'), best of $REPS"
 vapi_psql <<'SQL'
@@ -152,7 +221,7 @@ vapi_psql <<'SQL'
 SELECT label AS "query", to_char(n, 'FM999,999') AS numbers, best_ms AS "best ms",
        CASE WHEN rows > 1 AND label NOT LIKE '100 small%' AND label NOT LIKE '%latency%'
             THEN to_char(round(n / (best_ms / 1000)), 'FM99,999,999') END AS "rows/s"
-  FROM results ORDER BY ord;
+  FROM results WHERE label NOT LIKE 'rt:%' ORDER BY ord;
 WITH r AS (SELECT label, n, best_ms FROM results)
 SELECT f.n AS numbers, split_part(f.label, ': ', 2) AS "columns",
        round(diy.best_ms / f.best_ms, 2) AS "curl+jsonb / fdw (target >= 2)",
@@ -168,6 +237,35 @@ SELECT best_ms AS "50 ms latency: wall ms", 11 * 50 AS "pages x 50 ms",
        round(best_ms / (11 * 50), 2) AS "ratio (target <= 1.15)"
   FROM results WHERE label LIKE '%latency%';
 SQL
+vapi_psql -v chain="$chain" <<'SQL'
+\pset footer off
+SELECT r.label AS "with 50 ms per request", to_char(r.n, 'FM999,999') AS n,
+       t.requests, t.inflight AS "at once", r.best_ms AS "best ms"
+  FROM results r JOIN trips t USING (label) ORDER BY r.ord;
+WITH r AS (SELECT label, n, best_ms FROM results)
+SELECT 'count(*) ' || to_char(a.n, 'FM999,999') AS "query",
+       round(b.best_ms / a.best_ms, 3) AS "ratio to every page (lower is better)",
+       (SELECT requests FROM trips WHERE label = b.label) AS "requests (target <= 2)"
+  FROM r a JOIN r b ON a.n = b.n AND b.label = 'rt: count(*), metadata.totalItems'
+ WHERE a.label = 'rt: count(*), every page, 1 at a time'
+UNION ALL
+SELECT 'id IN (' || a.n || ' ids)', round(b.best_ms / a.best_ms, 3),
+       NULL
+  FROM r a JOIN r b ON b.label = 'rt: id IN (' || a.n || ' ids), concurrent'
+ WHERE a.label = 'rt: id IN (' || a.n || ' ids), 1 at a time'
+UNION ALL
+SELECT '20-page scan', round(b.best_ms / a.best_ms, 3), NULL
+  FROM r a, r b WHERE a.label = 'rt: 20-page scan, 1 window' AND b.label = 'rt: 20-page scan, windows'
+UNION ALL
+SELECT '20-page scan ordered by created_at', round(b.best_ms / a.best_ms, 3), NULL
+  FROM r a, r b WHERE a.label = 'rt: 20-page scan ordered by created_at, 1 window'
+   AND b.label = 'rt: 20-page scan ordered by created_at, windows';
+SELECT :chain AS "windowed scan: critical path (round trips)",
+       best_ms AS "wall ms", :chain * 50 AS "critical path x 50 ms",
+       round(best_ms / (:chain * 50), 2) AS "ratio (target <= 1.15)"
+  FROM results WHERE label = 'rt: 20-page scan, windows';
+SQL
+echo "targets: id IN (50 ids) <= 0.2, 20-page scan <= 0.35"
 echo "TCP connections used by the 100 small queries ($small_requests requests): $small_conns (target 1)"
 set -- $mem
-echo "peak memory of the 100,000-number scan: $(( ($2 - $1) / 1024 )) MB above the idle backend (VmHWM $1 kB -> $2 kB; target < 20 MB)"
+echo "peak memory of the 100,000-number scan: $(( ($2 - $1) / 1024 )) MB above the idle backend (VmHWM $1 kB -> $2 kB; target < 40 MB with windows)"

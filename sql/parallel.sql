@@ -1,6 +1,6 @@
 --
 -- parallel: the defaults of a server, several requests at once
--- (max_concurrent_requests 4) and count(*) from metadata.totalItems.  Rows
+-- (max_concurrent_requests 8) and count(*) from metadata.totalItems.  Rows
 -- are compared with a copy read one request at a time (server vapi).
 --
 \getenv mock_url VAPI_MOCK_URL
@@ -82,7 +82,7 @@ ALTER SERVER par OPTIONS (DROP count_pushdown);
 ALTER SERVER par OPTIONS (ADD count_pushdown 'maybe');
 
 --
--- Lookups run four at a time, answered in the order of the ids.
+-- Lookups run eight at a time, answered in the order of the ids.
 --
 CREATE TABLE par_ids AS SELECT id FROM par_copy ORDER BY created_at LIMIT 20;
 SELECT array_agg(id) AS ids FROM par_ids \gset
@@ -104,9 +104,12 @@ SELECT count(*) FROM par.phone_numbers
 \! python3 test/mockctl.py faults-clear
 -- with ANALYZE, a long id list costs more than one list scan
 ANALYZE par.phone_numbers;
-SELECT array_agg(id) AS many FROM (SELECT id FROM par_copy ORDER BY created_at LIMIT 60) s \gset
+SELECT array_agg(id) AS many FROM (SELECT id FROM par_copy ORDER BY created_at LIMIT 300) s \gset
 SELECT * FROM explain(format('SELECT * FROM par.phone_numbers WHERE id = ANY(%L)', :'ids'), false, 'Output:|Filter');
 SELECT * FROM explain(format('SELECT * FROM par.phone_numbers WHERE id = ANY(%L)', :'many'), false, 'Output:|Filter|Local Only');
+-- a LIMIT is not sent then: the id list is only checked locally
+SELECT count(*) FROM (SELECT id FROM par.phone_numbers WHERE id = ANY(:'many') LIMIT 250) s;
+SELECT * FROM explain(format('SELECT id FROM par.phone_numbers WHERE id = ANY(%L) LIMIT 250', :'many'), false, 'Output:|Filter|Local Only');
 SELECT * FROM explain($$SELECT * FROM par.phone_numbers WHERE id = '2bf888ec-2b89-4219-aeb6-d064430d2694'$$, false, 'Output:|Filter');
 
 --

@@ -394,8 +394,9 @@ vapi_useful_order(PlannerInfo *root, RelOptInfo *baserel, VapiRelInfo *fpinfo)
  * vapi_limit_is_safe
  *		May a LIMIT be sent to the API?  Only when it is provably the
  *		number of rows the scan must return: the query reads this one
- *		relation, every restriction is sent exactly, the LIMIT and OFFSET
- *		are constants (not WITH TIES), and there is no grouping,
+ *		relation, every restriction is sent exactly by a list scan (an id
+ *		list is not: a list scan only checks it locally), the LIMIT and
+ *		OFFSET are constants (not WITH TIES), and there is no grouping,
  *		aggregation, DISTINCT, window function, set-returning function in
  *		the target list or row locking (the planner clears limit_tuples for
  *		most of those).  The caller also requires that the scan delivers
@@ -411,7 +412,7 @@ vapi_limit_is_safe(PlannerInfo *root, RelOptInfo *baserel, VapiRelInfo *fpinfo)
 		baserel->reloptkind == RELOPT_BASEREL &&
 		bms_membership(root->all_baserels) == BMS_SINGLETON &&
 		bms_is_empty(baserel->lateral_relids) &&
-		fpinfo->all_exact &&
+		fpinfo->all_exact && fpinfo->id_qual == NULL &&
 		parse->limitCount != NULL && IsA(parse->limitCount, Const) &&
 		(parse->limitOffset == NULL || IsA(parse->limitOffset, Const)) &&
 		parse->limitOption != LIMIT_OPTION_WITH_TIES &&
@@ -608,11 +609,13 @@ vapiGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 													makeInteger(-1))));
 
 		/*
-		 * Without ANALYZE the table's size is a guess: stay with the
-		 * lookups.  With it, one list scan may cost fewer round trips than
-		 * a long list of ids; the cheaper path wins.
+		 * Without ANALYZE the table's size is a guess, and without a
+		 * constant array the number of ids is one: stay with the lookups.
+		 * With both known, one list scan may cost fewer round trips than a
+		 * long list of ids; the cheaper path wins.
 		 */
-		if (!fpinfo->analyzed)
+		if (!fpinfo->analyzed || fpinfo->id_qual->kind != VAPI_QUAL_ID_ANY ||
+			!IsA(fpinfo->id_qual->operand, Const))
 			return;
 	}
 
