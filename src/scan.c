@@ -243,6 +243,8 @@ static void vapi_split_windows(VapiScanState *st, VapiWindow *w);
 static void vapi_rebalance(VapiScanState *st);
 static void vapi_check_in_window(VapiWindow *w, VapiItem *item);
 static void vapi_page_span(VapiWindow *w);
+static VapiWindow *vapi_window_split(VapiScanState *st, VapiWindow *w,
+									 int pos, int64 cut);
 static bool vapi_window_cut(VapiScanState *st, VapiWindow *w, double rows,
 							int64 *cut);
 static void vapi_lookup_send(VapiScanState *st);
@@ -1419,6 +1421,38 @@ vapi_window_cut(VapiScanState *st, VapiWindow *w, double rows, int64 *cut)
 }
 
 /*
+ * vapi_window_split
+ *		Give the part of window "w" beyond "cut" (in the scan's order) to a
+ *		new window at position "pos", and return it: "w" keeps [.., cut)
+ *		ascending, [cut, ..) descending.
+ */
+static VapiWindow *
+vapi_window_split(VapiScanState *st, VapiWindow *w, int pos, int64 cut)
+{
+	VapiWindow *nw = vapi_window_add(st, pos);
+
+	if (st->plan.ascending)
+	{
+		nw->has_lo = true;
+		nw->lo = cut;
+		nw->has_hi = w->has_hi;
+		nw->hi = w->hi;
+		w->has_hi = true;
+		w->hi = cut;
+	}
+	else
+	{
+		nw->has_hi = true;
+		nw->hi = cut;
+		nw->has_lo = w->has_lo;
+		nw->lo = w->lo;
+		w->has_lo = true;
+		w->lo = cut;
+	}
+	return nw;
+}
+
+/*
  * vapi_split_windows
  *		After the first page of window "w" (the whole scan so far), split
  *		what is left of it into windows that page at once: as many as
@@ -1466,30 +1500,7 @@ vapi_split_windows(VapiScanState *st, VapiWindow *w)
 		ncuts++;
 	}
 	for (k = 0; k < ncuts; k++)
-	{
-		VapiWindow *nw = vapi_window_add(st, ++pos);
-
-		if (st->plan.ascending)
-		{
-			/* [cut, the end of the last window) */
-			nw->has_lo = true;
-			nw->lo = cuts[k];
-			nw->has_hi = last->has_hi;
-			nw->hi = last->hi;
-			last->has_hi = true;
-			last->hi = cuts[k];
-		}
-		else
-		{
-			nw->has_hi = true;
-			nw->hi = cuts[k];
-			nw->has_lo = last->has_lo;
-			nw->lo = last->lo;
-			last->has_lo = true;
-			last->lo = cuts[k];
-		}
-		last = nw;
-	}
+		last = vapi_window_split(st, last, ++pos, cuts[k]);
 	pfree(cuts);
 	for (k = 1; k <= pos; k++)
 		vapi_start_page_request(st, st->windows[k]);
@@ -1533,25 +1544,7 @@ vapi_rebalance(VapiScanState *st)
 		!vapi_window_cut(st, big, (double) big->left / 2, &cut))
 		return;
 
-	nw = vapi_window_add(st, pos + 1);
-	if (st->plan.ascending)
-	{
-		nw->has_lo = true;
-		nw->lo = cut;
-		nw->has_hi = big->has_hi;
-		nw->hi = big->hi;
-		big->has_hi = true;
-		big->hi = cut;
-	}
-	else
-	{
-		nw->has_hi = true;
-		nw->hi = cut;
-		nw->has_lo = big->has_lo;
-		nw->lo = big->lo;
-		big->has_lo = true;
-		big->lo = cut;
-	}
+	nw = vapi_window_split(st, big, pos + 1, cut);
 	big->left = big->left / 2;
 	if (big->prefetching)
 	{

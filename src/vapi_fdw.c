@@ -147,6 +147,7 @@ static ForeignPath *vapi_foreignscan_path(PlannerInfo *root, RelOptInfo *rel,
 										  Cost total_cost, List *pathkeys,
 										  Relids required_outer,
 										  List *fdw_private);
+static List *vapi_path_private(int mode, int ascending, int sorted, int limit);
 static void vapi_add_list_path(PlannerInfo *root, RelOptInfo *baserel,
 							   VapiRelInfo *fpinfo, bool ascending,
 							   List *pathkeys, double limit);
@@ -449,6 +450,17 @@ vapi_foreignscan_path(PlannerInfo *root, RelOptInfo *rel, double rows,
 }
 
 /*
+ * vapi_path_private
+ *		The fdw_private list of a ForeignPath (see VapiPathPrivateIndex).
+ */
+static List *
+vapi_path_private(int mode, int ascending, int sorted, int limit)
+{
+	return list_make4(makeInteger(mode), makeInteger(ascending),
+					  makeInteger(sorted), makeInteger(limit));
+}
+
+/*
  * vapi_add_list_path
  *		Add a list-scan path: in the given order, receiving at most "limit"
  *		rows (or all, if limit < 0).
@@ -485,10 +497,9 @@ vapi_add_list_path(PlannerInfo *root, RelOptInfo *baserel,
 			 vapi_foreignscan_path(root, baserel, rows,
 								   VAPI_REQUEST_COST, total_cost,
 								   pathkeys, baserel->lateral_relids,
-								   list_make4(makeInteger(VAPI_MODE_LIST),
-												makeInteger(ascending ? 1 : 0),
-												makeInteger(pathkeys != NIL ? 1 : 0),
-												makeInteger(limit >= 0 ? (int) limit : -1))));
+								   vapi_path_private(VAPI_MODE_LIST, ascending ? 1 : 0,
+													 pathkeys != NIL ? 1 : 0,
+													 limit >= 0 ? (int) limit : -1)));
 }
 
 /*
@@ -569,10 +580,7 @@ vapi_add_param_paths(PlannerInfo *root, RelOptInfo *baserel,
 				 vapi_foreignscan_path(root, baserel, ppi->ppi_rows,
 									   VAPI_REQUEST_COST, cost, NIL,
 									   ppi->ppi_req_outer,
-									   list_make4(makeInteger(VAPI_MODE_LOOKUP),
-													makeInteger(0),
-													makeInteger(0),
-													makeInteger(-1))));
+									   vapi_path_private(VAPI_MODE_LOOKUP, 0, 0, -1)));
 	}
 }
 
@@ -603,10 +611,7 @@ vapiGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 									   n * (VAPI_ROW_COST + cpu_tuple_cost +
 											baserel->baserestrictcost.per_tuple),
 									   NIL, baserel->lateral_relids,
-									   list_make4(makeInteger(VAPI_MODE_LOOKUP),
-													makeInteger(0),
-													makeInteger(0),
-													makeInteger(-1))));
+									   vapi_path_private(VAPI_MODE_LOOKUP, 0, 0, -1)));
 
 		/*
 		 * Without ANALYZE the table's size is a guess, and without a
@@ -710,10 +715,7 @@ vapiGetForeignUpperPaths(PlannerInfo *root, UpperRelationKind stage,
 									   VAPI_REQUEST_COST + cpu_tuple_cost,
 									   NIL, NULL,
 #endif
-									   list_make4(makeInteger(VAPI_MODE_COUNT),
-												  makeInteger(0),
-												  makeInteger(0),
-												  makeInteger(-1))));
+									   vapi_path_private(VAPI_MODE_COUNT, 0, 0, -1)));
 }
 
 /*
