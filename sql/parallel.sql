@@ -167,7 +167,7 @@ SELECT count(*) AS rows, count(DISTINCT id) AS ids FROM (SELECT id FROM par.phon
 \! python3 test/mockctl.py faults-clear
 
 -- A server that ignores the createdAt filters is an error, not rows twice.
-\! python3 test/mockctl.py fault '[{"match":"GET /v2/phone-number","contains":"createdAtGe=","kind":"body","text":{"results":[{"id":"00000000-0000-4000-8000-000000000001","orgId":"o","provider":"vapi","createdAt":"2030-01-01T00:00:00.000Z","updatedAt":"2030-01-01T00:00:00.000Z"}],"metadata":{"itemsPerPage":100,"totalItems":1,"currentPage":1}},"times":1}]'
+\! python3 test/mockctl.py fault '[{"match":"GET /v2/phone-number","contains":"createdAtLt=2024-03-25T01%3A23%3A20.545Z","kind":"body","text":{"results":[{"id":"00000000-0000-4000-8000-000000000001","orgId":"o","provider":"vapi","createdAt":"2030-01-01T00:00:00.000Z","updatedAt":"2030-01-01T00:00:00.000Z"}],"metadata":{"itemsPerPage":100,"totalItems":1,"currentPage":1}},"times":1}]'
 SELECT count(*) FROM (SELECT id FROM par.phone_numbers OFFSET 0) s;
 \! python3 test/mockctl.py faults-clear
 
