@@ -4,7 +4,7 @@
  *		  The scan engine: what a planned ForeignScan (and ANALYZE) sends to
  *		  the API and how its answers become rows.
  *
- * A scan is one of two kinds:
+ * A scan is one of three kinds:
  *   - a list scan pages through GET /v2/phone-number ordered by createdAt,
  *     with the time-range and search quals that could be pushed as query
  *     parameters.  Paging is by keyset on createdAt: after a page, the next
@@ -13,14 +13,18 @@
  *     the rows of that millisecond that were already returned are dropped
  *     by id.  Unlike offset paging this returns every row that exists for
  *     the whole scan exactly once, even while other rows are created or
- *     deleted.
+ *     deleted.  After its first page, a scan without a LIMIT splits the
+ *     rest of its range into disjoint createdAt windows, each paged by
+ *     keyset on its own and all at once (VapiWindow).
  *   - a lookup sends GET /phone-number/{id} for each id of an id = value,
- *     id = ANY(array) or (in a parameterized path) id = outer.column qual.
- * Rows are returned as each answer arrives.  The next list page is
- * requested as soon as the current answer is in (before it is parsed, from
+ *     id = ANY(array) or (in a parameterized path) id = outer.column qual,
+ *     several at once (VapiLookupSlot).
+ *   - a count pushed down reads metadata.totalItems of one request.
+ * Rows are returned as each answer arrives.  A window's next page is
+ * requested as soon as its current answer is in (before it is parsed, from
  * a keyset bound read off the raw answer and checked afterwards), so the
- * network works while rows are returned; memory is bounded by two pages.
- * Every qual is also checked locally, by the executor.
+ * network works while rows are returned; memory is bounded by two pages
+ * per window.  Every qual is also checked locally, by the executor.
  *
  * Its interface: vapi_scan_begin, vapi_scan_next, vapi_scan_rescan and
  * vapi_scan_end; what EXPLAIN shows (vapi_scan_explain_requests and the
