@@ -241,7 +241,7 @@ static void vapi_scan_init(VapiScanState *st, Relation rel, Oid userid,
 static VapiWindow *vapi_window_add(VapiScanState *st, int pos);
 static void vapi_window_release(VapiScanState *st, VapiWindow *w);
 static void vapi_drop_windows(VapiScanState *st);
-static void vapi_scan_stop_requests(VapiScanState *st);
+static void vapi_stop_lookups(VapiScanState *st);
 static VapiWindow *vapi_next_window(VapiScanState *st);
 static void vapi_split_windows(VapiScanState *st, VapiWindow *w);
 static void vapi_rebalance(VapiScanState *st);
@@ -341,7 +341,7 @@ vapi_scan_end(VapiScanState *st)
 {
 	if (st == NULL || st->conn == NULL)
 		return;
-	vapi_scan_stop_requests(st);
+	vapi_stop_lookups(st);
 	vapi_drop_windows(st);
 }
 
@@ -549,20 +549,15 @@ vapi_drop_windows(VapiScanState *st)
 }
 
 /*
- * vapi_scan_stop_requests
- *		Abandon every request of the scan still under way.
+ * vapi_stop_lookups
+ *		Abandon the lookups still under way (vapi_drop_windows does the
+ *		same for the windows' requests).
  */
 static void
-vapi_scan_stop_requests(VapiScanState *st)
+vapi_stop_lookups(VapiScanState *st)
 {
 	int			i;
 
-	for (i = 0; i < st->nwindows; i++)
-	{
-		if (st->windows[i]->prefetching && st->windows[i]->http != NULL)
-			vapi_http_abort(st->windows[i]->http);
-		st->windows[i]->prefetching = false;
-	}
 	for (i = 0; i < st->nslots; i++)
 	{
 		if (st->slots[i].busy)
@@ -716,15 +711,8 @@ vapi_scan_start(VapiScanState *st, List *dpcontext, bool useprefix,
 
 		if (st->empty)
 			out = lappend(out, pstrdup("none (the quals admit no row)"));
-		else if (st->plan.mode == VAPI_MODE_LIST)
+		else if (st->plan.mode != VAPI_MODE_LOOKUP)
 			out = lappend(out, psprintf("GET %s", vapi_next_list_request(st, st->w)));
-		else if (st->plan.mode == VAPI_MODE_COUNT)
-		{
-			/* the count's request asks for one row */
-			st->plan.limit = 1;
-			out = lappend(out, psprintf("GET %s", vapi_next_list_request(st, NULL)));
-			st->plan.limit = -1;
-		}
 		else
 		{
 			foreach(lc, st->ids)
@@ -781,6 +769,9 @@ vapi_next_list_request(VapiScanState *st, VapiWindow *w)
 
 		req.limit = (int) Min((int64) st->plan.page_size, Max(need, 1));
 	}
+	/* a count reads the metadata of one row, unless it lists the rows */
+	if (st->plan.mode == VAPI_MODE_COUNT && st->count_source != 2)
+		req.limit = 1;
 	req.page = w != NULL ? w->keyset.page_no : 1;
 	req.ascending = st->plan.ascending;
 	req.search = (lacks & (VAPI_API_NO_SEARCH | VAPI_API_NO_V2)) ? NULL :
@@ -2171,9 +2162,7 @@ vapi_scan_count(VapiScanState *st, int64 *count)
 	if (!vapi_xact_created_since(st->curcid))
 	{
 		/* one row is enough: only the metadata is read */
-		st->plan.limit = 1;
 		vapi_receive_page(st, w, &resp);
-		st->plan.limit = -1;
 		w->cur = w->pending;
 		oldcxt = MemoryContextSwitchTo(w->next_cxt);
 		errcb.callback = vapi_request_error_callback;
@@ -2200,14 +2189,14 @@ vapi_scan_count(VapiScanState *st, int64 *count)
 		}
 	}
 
-	/* list the rows and count them */
+	/* list the rows and count them (pages of page_size from now on) */
+	st->count_source = 2;
 	vapi_drop_windows(st);
 	st->w = vapi_window_add(st, 0);
 	while ((item = vapi_scan_next_item(st)) != NULL)
 		if (vapi_count_matches(st, item))
 			n++;
 	*count = n;
-	st->count_source = 2;
 	return true;
 }
 
@@ -2255,11 +2244,12 @@ vapi_scan_rescan(VapiScanState *st)
 {
 	if (st->conn == NULL)
 		return;
-	vapi_scan_stop_requests(st);
+	vapi_stop_lookups(st);
 	vapi_drop_windows(st);
 	st->w = vapi_window_add(st, 0);
 	st->started = false;
 	st->counted = false;
+	st->count_source = 0;
 	st->returned = 0;
 	st->next_id = 0;
 	st->next_sent = 0;

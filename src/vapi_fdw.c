@@ -115,6 +115,9 @@ static void vapiGetForeignUpperPaths(PlannerInfo *root,
 									 RelOptInfo *output_rel, void *extra);
 static bool vapi_count_aggs(RelOptInfo *input_rel, VapiRelInfo *fpinfo,
 							PathTarget *target, List **aggs);
+static void vapi_plan_qual_add(PlannerInfo *root, RelOptInfo *baserel,
+							   VapiQual *q, List **quals, List **exprs,
+							   List **names);
 static ForeignScan *vapi_count_plan(PlannerInfo *root, RelOptInfo *upper,
 									ForeignPath *best_path, List *tlist,
 									Plan *outer_plan);
@@ -771,6 +774,28 @@ vapi_count_aggs(RelOptInfo *input_rel, VapiRelInfo *fpinfo,
 }
 
 /*
+ * vapi_plan_qual_add
+ *		Record a qual the scan sends: its VapiPlanQual, its value's
+ *		expression (evaluated when the scan starts) and, for EXPLAIN, the
+ *		outer column it comes from.
+ */
+static void
+vapi_plan_qual_add(PlannerInfo *root, RelOptInfo *baserel, VapiQual *q,
+				   List **quals, List **exprs, List **names)
+{
+	VapiPlanQual *pq = palloc(sizeof(VapiPlanQual));
+
+	pq->kind = q->kind;
+	pq->field = q->field;
+	pq->strategy = q->strategy;
+	pq->operand = list_length(*exprs);
+	*quals = lappend(*quals, pq);
+	*exprs = lappend(*exprs, q->operand);
+	*names = lappend(*names,
+					 makeString(vapi_outer_column_name(root, baserel, q->operand)));
+}
+
+/*
  * vapi_count_plan
  *		The ForeignScan of a count pushed down: no scan relation, one row
  *		of the counts (fdw_scan_tlist), and the table's time bounds as the
@@ -793,21 +818,13 @@ vapi_count_plan(PlannerInfo *root, RelOptInfo *upper, ForeignPath *best_path,
 	{
 		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
 		VapiQual	q;
-		VapiPlanQual *pq;
 
 		if (rinfo->pseudoconstant)
 			continue;
 		if (!vapi_classify_qual(root, input, &fpinfo->cols, rinfo->clause,
 								false, &q) || q.kind != VAPI_QUAL_TIME)
 			elog(ERROR, "vapi_fdw: count pushed down with a qual it cannot send");
-		pq = palloc(sizeof(VapiPlanQual));
-		pq->kind = q.kind;
-		pq->field = q.field;
-		pq->strategy = q.strategy;
-		pq->operand = list_length(exprs);
-		quals = lappend(quals, pq);
-		exprs = lappend(exprs, q.operand);
-		names = lappend(names, makeString(pstrdup("")));
+		vapi_plan_qual_add(root, input, &q, &quals, &exprs, &names);
 	}
 	if (!vapi_count_aggs(input, fpinfo, best_path->path.pathtarget, &aggs))
 		elog(ERROR, "vapi_fdw: count pushed down without its aggregates");
@@ -927,18 +944,7 @@ vapiGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 				sent = true;
 			}
 			if (sent && q.kind != VAPI_QUAL_SEARCH)
-			{
-				VapiPlanQual *pq = palloc(sizeof(VapiPlanQual));
-
-				pq->kind = q.kind;
-				pq->field = q.field;
-				pq->strategy = q.strategy;
-				pq->operand = list_length(exprs);
-				quals = lappend(quals, pq);
-				exprs = lappend(exprs, q.operand);
-				names = lappend(names, makeString(vapi_outer_column_name(root, baserel,
-																		 q.operand)));
-			}
+				vapi_plan_qual_add(root, baserel, &q, &quals, &exprs, &names);
 		}
 		local_only = lappend_int(local_only, sent ? 0 : 1);
 	}
@@ -1183,15 +1189,16 @@ vapiExplainForeignScan(ForeignScanState *node, ExplainState *es)
 			ExplainPropertyList("Vapi Request", requests, es);
 		}
 		if (splan.mode == VAPI_MODE_COUNT)
+		{
 			ExplainPropertyText("Relations",
 								psprintf("Aggregate on (%s)",
 										 quote_identifier(RelationGetRelationName(vapi_scan_relation(st)))),
 								es);
-		if (splan.mode == VAPI_MODE_COUNT)
 			ExplainPropertyText("Vapi Count",
 								vapi_scan_count_source(st) == 2 ?
 								"rows listed and counted (the answer had no metadata.totalItems)" :
 								"metadata.totalItems of the request", es);
+		}
 		if (splan.mode == VAPI_MODE_LIST)
 			ExplainPropertyText("Vapi Paging",
 								psprintf("keyset on createdAt, %s%s",
