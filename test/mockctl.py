@@ -41,6 +41,15 @@
 #                                     started less than MS after the answer
 #                                     was sent do not count (the client had
 #                                     not read it yet)
+#   rate [--window-ms MS] [--at-most N]
+#                                     max_in_window=M requests=R: the most
+#                                     API requests that started within any
+#                                     MS milliseconds (default 1000) since
+#                                     the last log clear, and how many there
+#                                     were in all; with --at-most, instead
+#                                     "at_most_N=yes requests=R" or
+#                                     "at_most_N=no requests=R" (stable text
+#                                     for expected files)
 #   timeline                          one line per logged API request in
 #                                     start order: "start_ms end_ms inflight
 #                                     METHOD PATH STATUS" ("-" for an end or
@@ -241,6 +250,31 @@ def cmd_held_after(args):
     out("answers=%d started_during_hold=%d" % (len(holds), started))
 
 
+def max_in_window(starts, window_ms):
+    """The most of the sorted start times that fall in any half-open span
+    [t, t + window_ms)."""
+    best = 0
+    first = 0
+    for last, start in enumerate(starts):
+        while starts[first] <= start - window_ms:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
+
+
+def cmd_rate(args):
+    """rate: the most API requests started within any window."""
+    entries = call(base_url(args), "GET", "/__mock/requests")
+    starts = sorted(entry["start_ms"] for entry in entries)
+    most = max_in_window(starts, args.window_ms)
+    if args.at_most is not None:
+        out("at_most_%d=%s requests=%d"
+            % (args.at_most, "yes" if most <= args.at_most else "no",
+               len(starts)))
+    else:
+        out("max_in_window=%d requests=%d" % (most, len(starts)))
+
+
 def cmd_timeline(args):
     """timeline: the logged API requests in start order, with their times."""
     entries = call(base_url(args), "GET", "/__mock/requests")
@@ -392,6 +426,10 @@ def main(argv=None):
     p.add_argument("--grace", type=float, default=0.0, metavar="MS")
     p.set_defaults(func=cmd_held_after)
     sub.add_parser("timeline").set_defaults(func=cmd_timeline)
+    p = sub.add_parser("rate")
+    p.add_argument("--window-ms", type=float, default=1000.0, metavar="MS")
+    p.add_argument("--at-most", type=int, metavar="N")
+    p.set_defaults(func=cmd_rate)
 
     p = sub.add_parser("fault")
     p.add_argument("json")

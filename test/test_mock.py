@@ -45,6 +45,8 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 MOCK = os.path.join(HERE, "vapi_mock.py")
 MOCKCTL = os.path.join(HERE, "mockctl.py")
+sys.path.insert(0, HERE)
+import mockctl  # noqa: E402  (max_in_window, tested on its own)
 
 KEY = "unit-test-key-4f1c2a9e7b3d5c8a"
 COUNT = 300
@@ -1388,6 +1390,27 @@ class TimingTest(MockTestCase):
         starts = [float(row[0]) for row in rows]
         self.assertEqual(starts, sorted(starts))
 
+    def test_rate(self):
+        """mockctl rate: the most requests started within any window.
+        Six requests 120 ms apart: at most 2 within 150 ms, 5 within
+        500 ms, all 6 within 1000 ms; max_in_window of a list of start
+        times counts a half-open window."""
+        conn = self.connect()
+        for _ in range(6):
+            self.raw(conn, "GET", "/phone-number?limit=1")
+            time.sleep(0.12)
+        self.assertEqual(self.mockctl("rate", "--window-ms", "150"),
+                         (0, "max_in_window=2 requests=6\n", ""))
+        self.assertEqual(self.mockctl("rate", "--window-ms", "500"),
+                         (0, "max_in_window=5 requests=6\n", ""))
+        self.assertEqual(self.mockctl("rate"),
+                         (0, "max_in_window=6 requests=6\n", ""))
+        self.json_call("DELETE", "/__mock/requests")
+        self.assertEqual(self.mockctl("rate"),
+                         (0, "max_in_window=0 requests=0\n", ""))
+        self.assertEqual(mockctl.max_in_window([0, 100, 1000, 1000.5], 1000), 3)
+        self.assertEqual(mockctl.max_in_window([0, 999.9, 1000], 1000), 2)
+
     def test_latency_holds_no_lock(self):
         """While one request sleeps in a latency fault, other requests and
         control requests are answered at once."""
@@ -1774,7 +1797,8 @@ class BehaviourTest(MockTestCase):
         self.behave({"cap_limit": 3})
         known = ("reject_params, no_v2, microseconds, ignore_sort_order, "
                  "cap_limit, no_has_next_page, minimal_metadata, "
-                 "retention_days, retention_since, legacy_secrets, v1_order")
+                 "retention_days, retention_since, legacy_secrets, v1_order, "
+                 "rename_fields")
         params = ("search, page, sortOrder, sortBy, limit, createdAtGt, "
                   "createdAtLt, createdAtGe, createdAtLe, updatedAtGt, "
                   "updatedAtLt, updatedAtGe, updatedAtLe")
@@ -2265,6 +2289,217 @@ class BehaviourTest(MockTestCase):
                          b"nginx</center>\r\n</body>\r\n</html>\r\n")
         self.assertEqual([(e["status"], e["fault"]) for e in self.log()],
                          [(403, "html"), (429, "html")])
+
+
+def renamed(obj, mapping):
+    """The test's own rename: each key in the mapping renamed in place, or
+    dropped when mapped to ""; other keys unchanged (no name clashes)."""
+    out = {}
+    for key, value in obj.items():
+        name = mapping.get(key, key)
+        if name:
+            out[name] = value
+    return out
+
+
+class RenameFieldsTest(MockTestCase):
+    """The "rename_fields" behaviour switch: renamed or dropped fields in
+    every served object, nothing else changed."""
+
+    RENAME = {"orgId": "organizationId"}
+    MESSAGE = ('rename_fields must be an object mapping field names to a '
+               'new name, or to "" to drop the field')
+
+    def behave(self, switches, status=200):
+        """POST /__mock/behaviour; returns the decoded answer."""
+        return self.json_call("POST", "/__mock/behaviour", switches, status)
+
+    def assert_same(self, got, want):
+        """Equal JSON values, with the same key order in every object."""
+        self.assertEqual(json.dumps(got), json.dumps(want))
+
+    def test_rename_everywhere(self):
+        """orgId -> organizationId in v1 and v2 lists, GET by id and the
+        answers of POST, buy, PATCH and DELETE, renamed in place; the
+        control routes show the stored objects."""
+        everything = self.dump()
+        stored = self.dump_raw()
+        self.assertEqual(list(everything[0])[:2], ["id", "orgId"])
+        self.assertEqual(self.behave({"rename_fields": self.RENAME}),
+                         {"rename_fields": self.RENAME})
+        want = [renamed(o, self.RENAME) for o in everything]
+        self.assertEqual(list(want[0])[:2], ["id", "organizationId"])
+        self.assert_same(self.json_call("GET", "/phone-number?limit=1000"),
+                         want)
+        self.assert_same(self.json_call("GET", "/phone-number?limit=3"),
+                         want[:3])
+        got = self.json_call("GET", "/v2/phone-number?limit=7&page=2")
+        self.assert_same(got["results"], want[7:14])
+        self.assertEqual(got["metadata"], {
+            "itemsPerPage": 7, "totalItems": COUNT, "currentPage": 2,
+            "totalPages": -(-COUNT // 7), "hasNextPage": True,
+            "sortOrder": "DESC"})
+        target = everything[5]
+        path = "/phone-number/" + target["id"]
+        self.assert_same(self.json_call("GET", path),
+                         renamed(target, self.RENAME))
+        # The control routes are unchanged.
+        self.assertEqual(self.dump_raw(), stored)
+        self.assert_same(self.json_call("GET", "/__mock/numbers/"
+                                        + target["id"]), target)
+        # Mutations answer the renamed object; storage keeps orgId.
+        created = self.json_call("POST", "/phone-number", {
+            "provider": "vapi", "numberDesiredAreaCode": "415",
+            "name": "Renamed"}, 201)
+        self.assertEqual(list(created)[:2], ["id", "organizationId"])
+        self.assertNotIn("orgId", created)
+        raw = self.json_call("GET", "/__mock/numbers/" + created["id"])
+        self.assert_same(created, renamed(raw, self.RENAME))
+        bought = self.json_call("POST", "/phone-number/buy",
+                                {"areaCode": "646"}, 201)
+        self.assertEqual(list(bought)[:2], ["id", "organizationId"])
+        patched = self.json_call("PATCH", path, {"name": "Patched"})
+        self.assertEqual(patched["name"], "Patched")
+        self.assertNotIn("orgId", patched)
+        raw = self.json_call("GET", "/__mock/numbers/" + target["id"])
+        self.assertEqual(raw["orgId"], target["orgId"])
+        self.assert_same(patched, renamed(raw, self.RENAME))
+        self.assert_same(self.json_call("GET", path), patched)
+        deleted = self.json_call("DELETE", path)
+        self.assert_same(deleted, patched)
+        self.assert_error("GET", path, 404, "Phone number not found")
+        self.assertEqual(len(self.dump()), COUNT + 1)
+        self.assertTrue(all("orgId" in o and "organizationId" not in o
+                            for o in self.dump()))
+
+    def test_drop_and_filters(self):
+        """"" drops a field; filters, sort, paging and metadata work on the
+        stored values, even of a renamed or dropped createdAt."""
+        queries = (
+            "/v2/phone-number?limit=9&createdAtGe=2024-01-06T15:00:33Z",
+            "/v2/phone-number?limit=9&page=3&createdAtGe=2024-01-06T15:00:33Z",
+            "/v2/phone-number?limit=4&page=2&sortOrder=ASC"
+            "&createdAtLt=2024-01-06T15:00:34Z&createdAtGt=2024-01-02",
+            "/v2/phone-number?limit=50&search=line",
+            "/v2/phone-number?limit=20&updatedAtLe=2024-01-08T00:00:00Z",
+            "/phone-number?limit=6&createdAtLe=2024-01-06T15:00:33Z",
+            "/phone-number?limit=1000")
+        before = [self.json_call("GET", q) for q in queries]
+        self.assertTrue(all(before))
+        for mapping in ({"createdAt": "", "name": ""},
+                        {"createdAt": "created", "id": "uuid",
+                         "updatedAt": ""}):
+            self.behave({"rename_fields": mapping})
+            for query, old in zip(queries, before):
+                got = self.json_call("GET", query)
+                if query.startswith("/v2/"):
+                    self.assertEqual(got["metadata"], old["metadata"])
+                    got, old = got["results"], old["results"]
+                self.assert_same(got, [renamed(o, mapping) for o in old])
+                for obj in got:
+                    self.assertNotIn("createdAt", obj)
+                    self.assertNotIn("updatedAt" if "id" in mapping
+                                     else "name", obj)
+        self.assertIn("created", obj)
+        self.assertIn("uuid", obj)
+
+    def test_switch_control_and_validation(self):
+        """GET shows the switch; a new mapping replaces the old one; bad
+        values get 400; {}, null, DELETE and reset turn it off."""
+        self.assertEqual(self.behave({"rename_fields": self.RENAME,
+                                      "cap_limit": 3}),
+                         {"rename_fields": self.RENAME, "cap_limit": 3})
+        self.assertEqual(self.json_call("GET", "/__mock/behaviour"),
+                         {"rename_fields": self.RENAME, "cap_limit": 3})
+        for value in (5, [], ["orgId"], "orgId", True, False,
+                      {"orgId": 5}, {"orgId": None}, {"orgId": ["x"]},
+                      {"orgId": "organizationId", "": "x"}, {"": ""}):
+            self.assert_error("POST", "/__mock/behaviour", 400,
+                              self.MESSAGE, {"rename_fields": value})
+        self.assertEqual(self.json_call("GET", "/__mock/behaviour"),
+                         {"rename_fields": self.RENAME, "cap_limit": 3})
+        other = {"name": "label", "status": ""}
+        self.assertEqual(self.behave({"rename_fields": other}),
+                         {"rename_fields": other, "cap_limit": 3})
+        got = self.json_call("GET", "/phone-number?limit=1")[0]
+        self.assertIn("orgId", got)
+        self.assertNotIn("status", got)
+        self.assertEqual(self.behave({"rename_fields": {}}), {"cap_limit": 3})
+        self.behave({"rename_fields": self.RENAME})
+        self.assertEqual(self.behave({"rename_fields": None}),
+                         {"cap_limit": 3})
+        self.behave({"rename_fields": self.RENAME})
+        self.assertEqual(self.json_call("DELETE", "/__mock/behaviour"), {})
+        self.assertIn("orgId", self.json_call("GET", "/phone-number?limit=1")[0])
+        self.behave({"rename_fields": self.RENAME})
+        self.reset()
+        self.assertEqual(self.json_call("GET", "/__mock/behaviour"), {})
+        self.assertIn("orgId", self.json_call("GET", "/phone-number?limit=1")[0])
+        self.assertEqual(self.log()[-1]["status"], 200)
+
+    def test_off_restores_and_no_stale_cache(self):
+        """Switching on and off takes effect at once, also for pages the
+        mock has cached and for their gzip bodies; off again, every answer
+        is byte for byte as before."""
+        conn = self.connect()
+        gz = {"Accept-Encoding": "gzip"}
+        everything = self.dump()
+        path = "/phone-number/" + everything[3]["id"]
+        queries = ("/phone-number?limit=1000", "/v2/phone-number?limit=50"
+                   "&page=2&sortOrder=ASC", path)
+        before = [self.call("GET", q)[2] for q in queries]
+        before_gz = [self.raw(conn, "GET", q, headers=gz)[1] for q in queries]
+        self.assertEqual(gzip.decompress(before_gz[0]), before[0])
+        for mapping in (self.RENAME, {"orgId": "org", "number": ""}):
+            self.behave({"rename_fields": mapping})
+            for query, old in zip(queries, before):
+                old = json.loads(old)
+                want = ([renamed(o, mapping) for o in old]
+                        if type(old) is list else
+                        dict(old, results=[renamed(o, mapping)
+                                           for o in old["results"]])
+                        if "results" in old else renamed(old, mapping))
+                plain = self.call("GET", query)[2]
+                self.assert_same(json.loads(plain), want)
+                resp, packed = self.raw(conn, "GET", query, headers=gz)
+                self.assertEqual(resp.status, 200)
+                if resp.getheader("Content-Encoding") == "gzip":
+                    packed = gzip.decompress(packed)
+                else:
+                    self.assertEqual(query, path)
+                self.assertEqual(packed, plain)
+        self.json_call("DELETE", "/__mock/behaviour")
+        self.assertEqual([self.call("GET", q)[2] for q in queries], before)
+        self.assertEqual([self.raw(conn, "GET", q, headers=gz)[1]
+                          for q in queries], before_gz)
+        self.assertEqual(sha256(self.dump_raw()), BASELINE_DUMP_SHA256)
+
+    def test_swap_clash_and_legacy(self):
+        """Renames apply at once (a swap works); a renamed field replaces
+        one that keeps its name; legacy fields are renamed too."""
+        obj = next(o for o in self.dump() if "name" in o)
+        path = "/phone-number/" + obj["id"]
+        keys = list(obj)
+        self.assertLess(keys.index("orgId"), keys.index("name"))
+        self.behave({"rename_fields": {"id": "orgId", "orgId": "id"}})
+        got = self.json_call("GET", path)
+        swap = {"id": "orgId", "orgId": "id"}
+        self.assertEqual(list(got), [swap.get(k, k) for k in keys])
+        self.assertEqual((got["id"], got["orgId"]), (obj["orgId"], obj["id"]))
+        # orgId renamed to name: it takes the place of orgId, name goes.
+        self.behave({"rename_fields": {"orgId": "name"}})
+        got = self.json_call("GET", path)
+        want = [("name", obj["orgId"]) if k == "orgId" else (k, obj[k])
+                for k in keys if k != "name"]
+        self.assertEqual(list(got.items()), want)
+        self.behave({"legacy_secrets": True,
+                     "rename_fields": {"serverUrlSecret": "",
+                                       "serverUrl": "url"}})
+        got = self.json_call("GET", path)
+        self.assertEqual(list(got)[-1], "url")
+        self.assertNotIn("serverUrlSecret", got)
+        self.assertIn("serverUrlSecret",
+                      self.json_call("GET", "/__mock/numbers/" + obj["id"]))
 
 
 class BlackHoleTest(MockTestCase):

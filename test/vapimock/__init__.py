@@ -110,6 +110,22 @@ differs from the description above.
       serverUrlSecret should not exist".
   "v1_order": "ASC"  v1 lists oldest first ("DESC", the default: newest
       first).
+  "rename_fields": {FIELD: NEW, ...}  every phone-number object the API
+      routes answer (v1 lists, v2 results, GET by id, and the answers of
+      POST /phone-number, POST /phone-number/buy, PATCH and DELETE) serves
+      each top-level FIELD it has under the name NEW instead, renamed in
+      place (the key keeps its position), or without it when NEW is "".
+      The mapping applies to all fields at once (a swap works).  A field
+      that keeps its name gives way to a field renamed to it; of two
+      fields renamed to one name the later value wins, at the position of
+      the first.  Only the JSON sent changes: storage, filters, sorting,
+      paging, metadata and request validation are as without the switch,
+      and the /__mock/numbers routes show the stored objects.  Each FIELD
+      is a non-empty name and each NEW a string, else 400 'rename_fields
+      must be an object mapping field names to a new name, or to "" to
+      drop the field'; {} (like null) turns the switch off, and a new
+      object replaces the whole mapping.  With "legacy_secrets" the legacy
+      fields are renamed too.
 
 With --blackhole-port-file the mock also listens on a second port (chosen
 by the system, written to that file before --port-file is written) that

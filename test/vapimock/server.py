@@ -406,7 +406,7 @@ class MockHandler(BaseHTTPRequestHandler):
             entry = store.lookup(number_id)
             if entry is None:
                 return error_response(404, "Phone number not found")
-            return Response(200, entry.raw)
+            return Response(200, store.served(entry))
 
     def delete(self, number_id):
         """DELETE /phone-number/{id}: answers the deleted object."""
@@ -417,7 +417,7 @@ class MockHandler(BaseHTTPRequestHandler):
                 return error_response(404, "Phone number not found")
             store.remove(entry.key)
             store.touch()
-            return Response(200, entry.raw)
+            return Response(200, store.served(entry))
 
     def parse_json_body(self, body):
         """Parse a JSON request body; returns (value, error response)."""
@@ -491,7 +491,7 @@ class MockHandler(BaseHTTPRequestHandler):
         entry = Entry(obj["id"], obj)
         store.insert(entry, fresh=True)
         store.touch()
-        return Response(201, entry.raw)
+        return Response(201, store.served(entry))
 
     def update(self, number_id, body):
         """PATCH /phone-number/{id}: partial update; null removes a field."""
@@ -532,7 +532,7 @@ class MockHandler(BaseHTTPRequestHandler):
                 entry.legacy = dict(entry.legacy, secret=None)
             entry.refresh()
             store.touch()
-            return Response(200, entry.raw)
+            return Response(200, store.served(entry))
 
     # -- control routes ----------------------------------------------------
 

@@ -86,15 +86,40 @@ def legacy_fields(key, obj):
             "serverUrl": url, "serverUrlSecret": secret}
 
 
+def renamed(obj, mapping):
+    """The object as served under "rename_fields": each top-level key the
+    mapping names is renamed in place (it keeps its position) or, mapped to
+    "", dropped.  A key that keeps its name gives way to a key renamed to
+    it; of two keys renamed to one name the later value wins, at the
+    position of the first.  A non-object is served as it is."""
+    if type(obj) is not dict:
+        return obj
+    taken = {name for key, name in mapping.items() if name and key in obj}
+    out = {}
+    for key, value in obj.items():
+        name = mapping.get(key)
+        if name is None:
+            if key in taken:
+                continue
+            name = key
+        elif not name:
+            continue
+        out[name] = value
+    return out
+
+
 class Entry:
     """One stored number with its cached serialization and sort keys.
 
     ms/upd_ms are the printed createdAt/updatedAt in milliseconds; us/upd_us
     the stored values in microseconds (ms * 1000 + extra, extra being 0
     unless the "microseconds" switch is on).  legacy holds the pre-2025
-    fields shown under "legacy_secrets" (see legacy_fields), else None."""
+    fields shown under "legacy_secrets" (see legacy_fields), else None.
+    raw is the JSON of view(), the object the control routes show; shown
+    caches the JSON the API serves under "rename_fields" as (mapping,
+    bytes), else None (see Store.served)."""
     __slots__ = ("key", "obj", "raw", "ms", "upd_ms", "search", "text",
-                 "extra", "us", "upd_us", "legacy")
+                 "extra", "us", "upd_us", "legacy", "shown")
 
     def __init__(self, key, obj, ms=None, upd_ms=None):
         """Wrap a stored object; `key` is its id (or a synthetic key).
@@ -136,6 +161,7 @@ class Entry:
         """Recompute the cached JSON bytes and the derived filter values."""
         obj = self.obj
         self.raw = dumps(self.view())
+        self.shown = None
         if type(obj) is dict:
             upd = upd_ms if upd_ms is not None else parse_iso(obj.get("updatedAt"))
             self.upd_ms = upd if upd is not None else 0
@@ -395,8 +421,29 @@ class Store:
 
     @staticmethod
     def join(entries):
-        """JSON array bytes built from the entries' cached bytes."""
+        """JSON array bytes built from the entries' cached bytes (the stored
+        objects, as the control routes show them)."""
         return b"[" + b",".join([e.raw for e in entries]) + b"]"
+
+    def served(self, entry):
+        """The JSON bytes of an entry as the API routes serve it: its raw
+        bytes, or under "rename_fields" the renamed object (cached on the
+        entry for the mapping in force; a new mapping, even an equal one,
+        is a new object, and refresh() drops the cache)."""
+        mapping = self.behaviour.get("rename_fields")
+        if mapping is None:
+            return entry.raw
+        shown = entry.shown
+        if shown is None or shown[0] is not mapping:
+            shown = entry.shown = (mapping,
+                                   dumps(renamed(entry.view(), mapping)))
+        return shown[1]
+
+    def join_served(self, entries):
+        """JSON array bytes of the entries as the API routes serve them."""
+        if self.behaviour.get("rename_fields") is None:
+            return self.join(entries)
+        return b"[" + b",".join([self.served(e) for e in entries]) + b"]"
 
     def page_size(self, limit):
         """The number of rows a list page really holds (cap_limit)."""
@@ -408,7 +455,7 @@ class Store:
         desc = self.behaviour.get("v1_order") != "ASC"
         _, rows = self.list_entries(params, desc, 0,
                                     self.page_size(params["limit"]))
-        return self.join(rows)
+        return self.join_served(rows)
 
     def list_v2(self, params):
         """Body of GET /v2/phone-number."""
@@ -435,7 +482,7 @@ class Store:
                 if beyond:
                     meta["itemsBeyondRetention"] = True
                 meta["createdAtGe"] = fmt_ts(self.retention_ms)
-        return (b'{"results":' + self.join(rows) + b',"metadata":'
+        return (b'{"results":' + self.join_served(rows) + b',"metadata":'
                 + dumps(meta) + b"}")
 
     # -- page cache --------------------------------------------------------

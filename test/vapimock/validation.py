@@ -25,8 +25,11 @@ BOOL_SWITCHES = ("no_v2", "microseconds", "ignore_sort_order",
                  "no_has_next_page", "minimal_metadata", "legacy_secrets")
 SWITCHES = ("reject_params", "no_v2", "microseconds", "ignore_sort_order",
             "cap_limit", "no_has_next_page", "minimal_metadata",
-            "retention_days", "retention_since", "legacy_secrets", "v1_order")
+            "retention_days", "retention_since", "legacy_secrets", "v1_order",
+            "rename_fields")
 MAX_RETENTION_DAYS = 365000
+RENAME_MSG = ('rename_fields must be an object mapping field names to a new '
+              'name, or to "" to drop the field')
 
 # Properties of the Create*PhoneNumberDTO schemas (order of the spec).
 COMMON_DTO = ("name", "assistantId", "workflowId", "squadId", "server")
@@ -487,4 +490,10 @@ def check_behaviour(data):
             if value not in ("ASC", "DESC"):
                 return None, "v1_order must be ASC or DESC"
             changes[name] = value
+        elif name == "rename_fields":
+            if type(value) is not dict or \
+                    any(not key or type(new_name) is not str
+                        for key, new_name in value.items()):
+                return None, RENAME_MSG
+            changes[name] = dict(value) or None
     return changes, None
