@@ -18,14 +18,17 @@ OBJS = \
 	src/xact.o \
 	src/rules.o \
 	src/columns.o \
-	src/scan.o
+	src/scan.o \
+	src/shmem.o \
+	src/stats.o \
+	src/budget.o
 
 EXTENSION = vapi_fdw
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(srcdir)/vapi_fdw.control)
-DATA = vapi_fdw--0.1.sql
+DATA = vapi_fdw--0.1.sql vapi_fdw--0.1--0.2.sql
 PGFILEDESC = "vapi_fdw - foreign data wrapper for Vapi phone numbers"
 
-REGRESS = setup options scan types import errors paging pushdown modify defects entrypoints fidelity reliability hostile soak concurrency parallel
+REGRESS = setup options scan types import errors paging pushdown modify defects entrypoints fidelity reliability hostile soak concurrency parallel monitor upgrade
 REGRESS_OPTS = --load-extension=vapi_fdw
 
 SHLIB_LINK += -lcurl -ljson-c

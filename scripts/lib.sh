@@ -172,6 +172,19 @@ vapi_start_cluster() {
 	vapi_cluster_started "$port"
 }
 
+# vapi_restart_cluster [extra postgresql.conf settings...]: stop the
+# cluster started by vapi_start_cluster, add the settings given (a later
+# line wins over an earlier one) and start it again on the same port.
+vapi_restart_cluster() {
+	local s
+	runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$VAPI_TMP/data" -m fast -w stop >/dev/null
+	for s in "$@"; do echo "$s"; done >> "$VAPI_TMP/data/postgresql.conf"
+	if ! runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$VAPI_TMP/data" -l "$VAPI_TMP/server.log" -w start >/dev/null; then
+		cat "$VAPI_TMP/server.log" >&2
+		return 1
+	fi
+}
+
 # vapi_start_mock [mock options...]: start the local Vapi mock on a free
 # loopback port.  Exports VAPI_MOCK_URL and VAPI_MOCK_KEY.
 vapi_start_mock() {

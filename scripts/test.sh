@@ -5,7 +5,9 @@
 # warnings as errors, starts a throwaway PostgreSQL cluster and the local
 # mock of the Vapi API on loopback, runs the mock's own tests, the
 # pg_regress suite and the differential test (generated queries over the
-# foreign tables compared with local copies) against them, checks the
+# foreign tables compared with local copies) against them with vapi_fdw in
+# shared_preload_libraries, then the tests of what differs without it
+# (monitor_backend) on the same cluster restarted without it, checks the
 # server log for crashed backends, that META.json carries the control
 # file's version and that no test file holds the API key, and stops both at
 # the end, on failure too.  Each of these stages passes or fails by its exit
@@ -23,7 +25,7 @@ source "$(dirname "$0")/lib.sh"
 
 vapi_prepare
 vapi_start_mock --count 2500 --seed 1
-vapi_start_cluster "max_prepared_transactions = 2"
+vapi_start_cluster "max_prepared_transactions = 2" "shared_preload_libraries = 'vapi_fdw'"
 
 cd "$VAPI_ROOT"
 
@@ -83,6 +85,22 @@ fi
 log "running the differential test"
 stage difftest /usr/bin/python3 test/difftest.py --seed 1 --queries "${VAPI_DIFFTEST_QUERIES:-3000}" \
 	--faults --churn
+
+# Without shared_preload_libraries the statistics and the rate budget are
+# per backend: the same cluster, restarted without the library preloaded.
+log "running the tests without shared_preload_libraries"
+# installcheck_backend: the regression tests of that configuration.
+installcheck_backend() {
+	vapi_restart_cluster "shared_preload_libraries = ''" || return 1
+	rm -rf results regression.diffs regression.out
+	make -s installcheck PG_CONFIG="$PG_CONFIG" REGRESS="monitor_backend" || return 1
+	if [ -f regression.diffs ]; then
+		echo "---- regression.diffs ----"
+		cat regression.diffs
+		return 1
+	fi
+}
+stage installcheck-backend installcheck_backend
 
 # no_crashes: no shape tried may end a backend abnormally; fails when the
 # server log shows one (or cannot be read).
@@ -147,6 +165,8 @@ stage key-check no_key_in_tests
 # pg_regress prints "test x ... ok" up to PostgreSQL 15 and TAP from 16 on
 tally installcheck "$(grep -cE '^(test .* ok |ok [0-9]+ )' "$VAPI_TMP/installcheck.out" || true)" \
 	"$(grep -cE 'FAILED|^not ok' "$VAPI_TMP/installcheck.out" || true)"
+tally installcheck-backend "$(grep -cE '^(test .* ok |ok [0-9]+ )' "$VAPI_TMP/installcheck-backend.out" || true)" \
+	"$(grep -cE 'FAILED|^not ok' "$VAPI_TMP/installcheck-backend.out" || true)"
 mock_run=$(sed -n 's/^Ran \([0-9]*\) tests\{0,1\}.*/\1/p' "$VAPI_TMP/mock-tests.out")
 # unittest's "FAILED (failures=N, errors=M)": both count
 mock_failed=$(sed -n 's/^FAILED (\(.*\))$/\1/p' "$VAPI_TMP/mock-tests.out" |

@@ -14,6 +14,13 @@
  * the curl objects; a lease is returned by a reset callback of its
  * owner's memory context, on ERROR too.
  *
+ * Each connection hooks into its requests (see VapiHttpHooks): they count
+ * against the statement's request budget, take their place in the rate
+ * budget of the key, and are counted in the statistics of the server and
+ * user.  vapi_fdw_get_connections(), vapi_fdw_disconnect() and
+ * vapi_fdw_disconnect_all() show and close this backend's connections, as
+ * postgres_fdw's functions of the same names do.
+ *
  * src/connection.c
  *
  *-------------------------------------------------------------------------
@@ -24,6 +31,7 @@
 #include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
 #include "executor/executor.h"
+#include "funcapi.h"
 #include "nodes/execnodes.h"
 #include "nodes/plannodes.h"
 #include "parser/parsetree.h"
@@ -36,6 +44,8 @@
 #include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 
 #include "vapi_fdw.h"
 
@@ -54,6 +64,14 @@ struct VapiConn
 	int			api_lacks;		/* VAPI_API_NO_*: what this deployment lacks */
 	uint32		server_hashvalue;
 	uint32		mapping_hashvalue;
+	Oid			serverid;
+	Oid			umuser;			/* the user mapping's role; 0 for PUBLIC */
+	int			nhandles;		/* handles made: "http" and the pool's */
+	TimestampTz last_used;		/* last request sent; 0: none yet */
+	VapiStatsEntry *stats;		/* this server and user's statistics */
+	VapiBucket *bucket;			/* the rate budget of the key */
+	List	   *redact;			/* values to blank out of the answers of
+								 * the request under way (vapi_request) */
 };
 
 static HTAB *ConnectionHash = NULL;
@@ -76,6 +94,11 @@ static void vapi_translate_outcome(VapiConn *conn, const char *method,
 								   int flags, VapiHttpResponse *resp,
 								   VapiStats *stats);
 static char *vapi_redact_values(const char *text, List *values);
+static TimestampTz vapi_conn_admit(void *arg);
+static TimestampTz vapi_conn_held_until(void *arg);
+static void vapi_conn_hold(void *arg, TimestampTz until);
+static void vapi_conn_event(void *arg, const VapiHttpEvent *ev);
+static int	vapi_disconnect_server(Oid serverid);
 
 /*
  * vapi_inval_callback
@@ -275,9 +298,10 @@ vapi_get_connection(ForeignServer *server, Oid userid)
 	{
 		entry->cxt = NULL;
 		entry->group = NULL;
-	entry->http = NULL;
+		entry->http = NULL;
 		entry->idle = NIL;
 		entry->busy = 0;
+		entry->redact = NIL;
 	}
 
 	/*
@@ -313,18 +337,33 @@ vapi_get_connection(ForeignServer *server, Oid userid)
 	entry->api_key = pstrdup(api_key);
 	entry->server_name = pstrdup(server->servername);
 	MemoryContextSwitchTo(oldcxt);
+	entry->serverid = server->serverid;
+	entry->umuser = user->userid;
+	entry->nhandles = 0;
+	entry->last_used = 0;
+	entry->stats = vapi_stats_entry(server->serverid, user->userid);
+	entry->bucket = vapi_budget_bucket(entry->opts.url, api_key);
 
 	PG_TRY();
 	{
+		VapiHttpHooks hooks;
+
 		entry->group = vapi_http_group_create(entry->cxt);
+		hooks.admit = vapi_conn_admit;
+		hooks.held_until = vapi_conn_held_until;
+		hooks.hold = vapi_conn_hold;
+		hooks.event = vapi_conn_event;
+		hooks.arg = entry;
+		vapi_http_group_set_hooks(entry->group, &hooks);
 		entry->http = vapi_http_create(entry->cxt, entry->group, api_key);
+		entry->nhandles = 1;
 	}
 	PG_CATCH();
 	{
 		MemoryContextDelete(entry->cxt);
 		entry->cxt = NULL;
 		entry->group = NULL;
-	entry->http = NULL;
+		entry->http = NULL;
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -609,9 +648,11 @@ vapi_lease_release(void *arg)
 	VapiConn   *conn = lease->conn;
 	MemoryContext oldcxt;
 
+	conn->busy--;
+	if (lease->http == NULL)
+		return;					/* a pin */
 	if (vapi_http_pending(lease->http))
 		vapi_http_abort(lease->http);
-	conn->busy--;
 	if (conn->cxt == NULL)
 		return;
 	oldcxt = MemoryContextSwitchTo(conn->cxt);
@@ -644,6 +685,7 @@ vapi_connection_acquire(VapiConn *conn, MemoryContext owner)
 		http = vapi_http_create(conn->cxt, conn->group, key);
 		explicit_bzero(key, strlen(key));
 		pfree(key);
+		conn->nhandles++;
 	}
 	conn->busy++;
 	lease->conn = conn;
@@ -652,6 +694,111 @@ vapi_connection_acquire(VapiConn *conn, MemoryContext owner)
 	lease->cb.arg = lease;
 	MemoryContextRegisterResetCallback(owner, &lease->cb);
 	return http;
+}
+
+/*
+ * vapi_connection_pin
+ *		Keep the connection as it is (not rebuilt after an ALTER, not
+ *		closed by vapi_fdw_disconnect) until "owner" is reset or deleted:
+ *		for a write, which sends its requests on the connection's own
+ *		handle from one row to the next.
+ */
+void
+vapi_connection_pin(VapiConn *conn, MemoryContext owner)
+{
+	VapiLease  *lease = MemoryContextAllocZero(owner, sizeof(VapiLease));
+
+	conn->busy++;
+	lease->conn = conn;
+	lease->http = NULL;
+	lease->cb.func = vapi_lease_release;
+	lease->cb.arg = lease;
+	MemoryContextRegisterResetCallback(owner, &lease->cb);
+}
+
+/*
+ * vapi_connection_count_rows
+ *		Count phone numbers received in the statistics.
+ */
+void
+vapi_connection_count_rows(VapiConn *conn, int64 rows)
+{
+	if (conn->stats != NULL && vapi_track_stats)
+		vapi_stats_count_rows(conn->stats, rows);
+}
+
+/*
+ * vapi_conn_admit
+ *		VapiHttpHooks.admit: an attempt is about to be sent.  It counts
+ *		against the statement's request budget (an ERROR past it) and takes
+ *		its place in the rate budget, which says when it may go.
+ */
+static TimestampTz
+vapi_conn_admit(void *arg)
+{
+	VapiConn   *conn = (VapiConn *) arg;
+
+	if (!vapi_budget_statement_allows())
+	{
+		/* nothing of this request reached the API */
+		last_outcome = VAPI_OUTCOME_NOT_SENT;
+		vapi_budget_statement_refuse();
+	}
+	return vapi_budget_reserve(conn->bucket, conn->opts.max_requests_per_second,
+							   conn->opts.max_request_burst);
+}
+
+/*
+ * vapi_conn_held_until
+ *		VapiHttpHooks.held_until: the hold of the key's bucket, set by any
+ *		backend's 429.
+ */
+static TimestampTz
+vapi_conn_held_until(void *arg)
+{
+	return vapi_budget_held_until(((VapiConn *) arg)->bucket);
+}
+
+/*
+ * vapi_conn_hold
+ *		VapiHttpHooks.hold: a 429 here holds every backend using the key.
+ */
+static void
+vapi_conn_hold(void *arg, TimestampTz until)
+{
+	vapi_budget_hold(((VapiConn *) arg)->bucket, until);
+}
+
+/*
+ * vapi_conn_event
+ *		VapiHttpHooks.event: note when the connection was last used, and
+ *		count an attempt sent or answered (unless vapi_fdw.track_stats is
+ *		off); an answer that failed becomes the last error, redacted like
+ *		any remote text.
+ */
+static void
+vapi_conn_event(void *arg, const VapiHttpEvent *ev)
+{
+	VapiConn   *conn = (VapiConn *) arg;
+	char	   *message = NULL;
+
+	if (!ev->answered)
+		conn->last_used = GetCurrentTimestamp();
+	if (!vapi_track_stats)
+		return;
+	if (ev->answered && ev->resp->result != VAPI_HTTP_OK)
+		message = psprintf("%s %s",
+						   ev->resp->result == VAPI_HTTP_TIMEOUT ? "timeout:" :
+						   "transport failure:",
+						   vapi_transport_detail(conn, ev->resp->transport_error));
+	else if (ev->answered &&
+			 (ev->resp->status < 200 || ev->resp->status >= 300))
+		message = psprintf("HTTP %ld (%s): %s", ev->resp->status,
+						   vapi_reason_phrase(ev->resp->status),
+						   vapi_remote_message(conn, ev->resp, conn->redact));
+	vapi_stats_count_event(conn->stats, ev, message);
+	if (message != NULL)
+		pfree(message);
 }
 
 /*
@@ -717,10 +864,21 @@ vapi_request(VapiConn *conn, const char *method, const char *path_and_query,
 			 const char *body, size_t body_len, List *redact, int flags,
 			 VapiHttpResponse *resp, MemoryContext resp_cxt, VapiStats *stats)
 {
-	vapi_request_start(conn, conn->http, method, path_and_query, body,
-					   body_len, resp_cxt, stats);
-	vapi_request_finish(conn, conn->http, method, path_and_query, redact,
-						flags, resp, stats);
+	/* the statistics' last error is redacted like the ERROR */
+	conn->redact = redact;
+	PG_TRY();
+	{
+		vapi_request_start(conn, conn->http, method, path_and_query, body,
+						   body_len, resp_cxt, stats);
+		vapi_http_finish(conn->http, resp);
+	}
+	PG_FINALLY();
+	{
+		conn->redact = NIL;
+	}
+	PG_END_TRY();
+	vapi_translate_outcome(conn, method, path_and_query, redact, flags,
+						   resp, stats);
 }
 
 /*
@@ -934,4 +1092,145 @@ vapi_raise_response(VapiConn *conn, const char *method,
 	error_context_stack = &errcb;
 	vapi_raise_outcome(conn, redact, flags, resp);
 	error_context_stack = errcb.previous;
+}
+
+/*
+ * vapi_disconnect_server
+ *		Close this backend's connections to a server (InvalidOid: to every
+ *		server): their handles and TCP connections are freed, and the next
+ *		query opens new ones.  A connection in use by a running statement
+ *		is left open, with a WARNING.  Returns how many were closed.
+ */
+static int
+vapi_disconnect_server(Oid serverid)
+{
+	HASH_SEQ_STATUS scan;
+	VapiConn   *entry;
+	int			closed = 0;
+
+	if (ConnectionHash == NULL)
+		return 0;
+	hash_seq_init(&scan, ConnectionHash);
+	while ((entry = (VapiConn *) hash_seq_search(&scan)) != NULL)
+	{
+		if (entry->cxt == NULL ||
+			(OidIsValid(serverid) && entry->serverid != serverid))
+			continue;
+		if (entry->busy > 0 || vapi_http_pending(entry->http))
+		{
+			ereport(WARNING,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("cannot close the connection to server \"%s\" because it is still in use",
+							entry->server_name)));
+			continue;
+		}
+		MemoryContextDelete(entry->cxt);
+		entry->cxt = NULL;
+		entry->group = NULL;
+		entry->http = NULL;
+		entry->idle = NIL;
+		closed++;
+	}
+	return closed;
+}
+
+/* Columns of vapi_fdw_get_connections(), in order. */
+enum
+{
+	VAPI_CC_SERVER,
+	VAPI_CC_USER,
+	VAPI_CC_HANDLES,
+	VAPI_CC_IN_USE,
+	VAPI_CC_IDLE,
+	VAPI_CC_LAST_USED,
+	VAPI_CC_VALID,
+	VAPI_CC_NCOLS
+};
+
+PG_FUNCTION_INFO_V1(vapi_fdw_get_connections);
+
+/*
+ * vapi_fdw_get_connections
+ *		SQL function: this backend's open connections, one row per server
+ *		and user mapping: the handles (each keeps its own TCP connection
+ *		alive), those in use by a running statement and those idle, when
+ *		it last sent a request, and whether it is still valid (false: its
+ *		server or user mapping was altered, and it is rebuilt on next use).
+ */
+Datum
+vapi_fdw_get_connections(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	HASH_SEQ_STATUS scan;
+	VapiConn   *entry;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (ConnectionHash == NULL)
+		return (Datum) 0;
+	hash_seq_init(&scan, ConnectionHash);
+	while ((entry = (VapiConn *) hash_seq_search(&scan)) != NULL)
+	{
+		Datum		values[VAPI_CC_NCOLS];
+		bool		nulls[VAPI_CC_NCOLS];
+		ForeignServer *server;
+		char	   *user;
+		int			in_use;
+
+		if (entry->cxt == NULL)
+			continue;
+		memset(nulls, false, sizeof(nulls));
+		server = GetForeignServerExtended(entry->serverid, FSV_MISSING_OK);
+		if (server != NULL)
+			values[VAPI_CC_SERVER] = CStringGetTextDatum(server->servername);
+		else
+			nulls[VAPI_CC_SERVER] = true;
+		user = OidIsValid(entry->umuser) ?
+			GetUserNameFromId(entry->umuser, true) : "public";
+		if (user != NULL)
+			values[VAPI_CC_USER] = CStringGetTextDatum(user);
+		else
+			nulls[VAPI_CC_USER] = true;
+		in_use = (entry->nhandles - 1 - list_length(entry->idle)) +
+			(vapi_http_pending(entry->http) ? 1 : 0);
+		values[VAPI_CC_HANDLES] = Int32GetDatum(entry->nhandles);
+		values[VAPI_CC_IN_USE] = Int32GetDatum(in_use);
+		values[VAPI_CC_IDLE] = Int32GetDatum(entry->nhandles - in_use);
+		if (entry->last_used != 0)
+			values[VAPI_CC_LAST_USED] = TimestampTzGetDatum(entry->last_used);
+		else
+			nulls[VAPI_CC_LAST_USED] = true;
+		values[VAPI_CC_VALID] = BoolGetDatum(!entry->invalidated);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(vapi_fdw_disconnect);
+
+/*
+ * vapi_fdw_disconnect
+ *		SQL function: close this backend's connections to the named server;
+ *		true if any was closed.
+ */
+Datum
+vapi_fdw_disconnect(PG_FUNCTION_ARGS)
+{
+	ForeignServer *server;
+
+	server = GetForeignServerByName(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+									false);
+	PG_RETURN_BOOL(vapi_disconnect_server(server->serverid) > 0);
+}
+
+PG_FUNCTION_INFO_V1(vapi_fdw_disconnect_all);
+
+/*
+ * vapi_fdw_disconnect_all
+ *		SQL function: close every connection of this backend; true if any
+ *		was closed.
+ */
+Datum
+vapi_fdw_disconnect_all(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(vapi_disconnect_server(InvalidOid) > 0);
 }

@@ -28,6 +28,14 @@
  * request of the group until that time: the rate limit belongs to the
  * organisation, not to one request, so the wait is paid once.
  *
+ * The owner of a group may hook into it (VapiHttpHooks): every attempt is
+ * first admitted (the statement's request budget, the rate budget, which
+ * may answer "not before T": the attempt then waits like a retry), a hold
+ * set by other backends holds the group too, and every attempt sent and
+ * answered is reported (the statistics).  A backend that waits shows why
+ * in pg_stat_activity: for an answer, before a retry, or for the rate
+ * budget (custom wait events from PostgreSQL 17 on, "Extension" before).
+ *
  * src/http.c
  *
  *-------------------------------------------------------------------------
@@ -46,6 +54,7 @@
 #if PG_VERSION_NUM >= 150000
 #include "common/pg_prng.h"
 #endif
+#include "utils/wait_event.h"
 
 #include "vapi_fdw.h"
 
@@ -83,7 +92,16 @@ struct VapiHttpGroup
 	CURLM	   *multi;
 	dlist_head	handles;		/* every VapiHttp of the group */
 	TimestampTz hold_until;		/* no attempt starts before this */
+	VapiHttpHooks hooks;		/* of the group's owner, or zeroes */
 };
+
+/* What a backend waits for, shown in pg_stat_activity. */
+typedef enum VapiWaitKind
+{
+	VAPI_WAIT_REQUEST,			/* an answer of the API */
+	VAPI_WAIT_BACKOFF,			/* the time of a retry, or a 429's hold */
+	VAPI_WAIT_RATE_BUDGET		/* a place in the rate budget */
+} VapiWaitKind;
 
 struct VapiHttp
 {
@@ -102,8 +120,16 @@ struct VapiHttp
 	MemoryContext resp_cxt;
 	VapiSink	sink;
 	VapiHttpResponse resp;		/* outcome of the last attempt */
-	TimestampTz first;			/* when the request was started */
+	TimestampTz first;			/* when the request was started (its first
+								 * attempt sent) */
 	TimestampTz retry_at;		/* WAITING: when to send the next attempt */
+	TimestampTz last_end;		/* when the last attempt was answered */
+	TimestampTz sent_at;		/* when the current attempt was sent */
+	TimestampTz ready_at;		/* when the attempt was admitted */
+	bool		admitted;		/* the attempt passed the admit hook */
+	bool		budget_wait;	/* WAITING for the rate budget */
+	bool		budget_waited;	/* the attempt had to wait for it */
+	bool		held;			/* the attempt waited for a group's hold */
 	size_t		last_len;		/* size of the last answer: buffer hint */
 };
 
@@ -137,6 +163,8 @@ static long vapi_http_backoff_ms(int attempt, long retry_after_ms);
 static void vapi_http_group_wait(VapiHttpGroup *group);
 static const char *vapi_http_failure_text(CURLcode code);
 static void vapi_http_url_parse(const char *url, VapiUrlParts *parts);
+static uint32 vapi_wait_event(VapiWaitKind kind);
+static void vapi_http_report_answer(VapiHttp *http, bool will_retry);
 
 /*
  * vapi_http_global_init
@@ -174,6 +202,17 @@ vapi_http_group_create(MemoryContext cxt)
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("could not allocate an HTTP handle")));
 	return group;
+}
+
+/*
+ * vapi_http_group_set_hooks
+ *		Hook the group's owner into every attempt of the group (see
+ *		VapiHttpHooks).
+ */
+void
+vapi_http_group_set_hooks(VapiHttpGroup *group, const VapiHttpHooks *hooks)
+{
+	group->hooks = *hooks;
 }
 
 /*
@@ -395,6 +434,10 @@ vapi_http_start(VapiHttp *http, const VapiHttpRequest *req,
 	http->resp.retry_after_ms = -1;
 	http->first = GetCurrentTimestamp();
 	http->retry_at = http->first;
+	http->last_end = http->first;
+	http->admitted = false;
+	http->budget_wait = false;
+	http->held = false;
 	http->state = VAPI_HTTP_WAITING;
 
 	/* settle what has arrived first: a 429 there holds this request too */
@@ -440,18 +483,81 @@ vapi_http_pump(VapiHttp *http)
 /*
  * vapi_http_send_or_hold
  *		A WAITING handle whose time has come sends its attempt, unless the
- *		group is held (after a 429).
+ *		group is held (after a 429).  An attempt is first admitted by the
+ *		group's owner, which may make it wait (the rate budget) or refuse
+ *		it with an ERROR (the statement's request budget).
  */
 static void
 vapi_http_send_or_hold(VapiHttp *http)
 {
+	VapiHttpGroup *group = http->group;
 	TimestampTz now = GetCurrentTimestamp();
 
-	if (http->state != VAPI_HTTP_WAITING || http->retry_at > now ||
-		(http->group != NULL && http->group->hold_until > now))
+	if (http->state != VAPI_HTTP_WAITING || http->retry_at > now)
 		return;
+	if (group != NULL && group->hold_until > now)
+	{
+		http->held = true;
+		return;
+	}
+	if (!http->admitted)
+	{
+		http->ready_at = now;
+		if (group != NULL && group->hooks.admit != NULL)
+		{
+			TimestampTz at = 0;
+
+			/*
+			 * A refused attempt is dropped here: left waiting, it would be
+			 * sent by whatever pumps the group next.
+			 */
+			PG_TRY();
+			{
+				at = group->hooks.admit(group->hooks.arg);
+			}
+			PG_CATCH();
+			{
+				http->state = VAPI_HTTP_IDLE;
+				PG_RE_THROW();
+			}
+			PG_END_TRY();
+			http->admitted = true;
+			http->budget_waited = false;
+			if (at > now)
+			{
+				http->retry_at = at;
+				http->budget_wait = true;
+				http->budget_waited = true;
+				return;
+			}
+		}
+		http->admitted = true;
+		http->budget_waited = false;
+	}
+	http->budget_wait = false;
 	vapi_http_begin(http);
 	http->state = VAPI_HTTP_RUNNING;
+	http->admitted = false;
+	http->held = false;
+	http->sent_at = GetCurrentTimestamp();
+	if (http->resp.attempts == 0)
+		http->first = http->sent_at;	/* time budgets start here */
+	if (group != NULL && group->hooks.event != NULL)
+	{
+		VapiHttpEvent ev;
+
+		memset(&ev, 0, sizeof(ev));
+		ev.answered = false;
+		ev.method = http->req.method;
+		ev.attempt = http->resp.attempts + 1;
+		ev.bytes_sent = http->req.body != NULL ? http->req.body_len : 0;
+		ev.backoff_ms = (http->resp.attempts > 0 || http->held) &&
+			http->ready_at > http->last_end ?
+			(double) (http->ready_at - http->last_end) / 1000.0 : 0;
+		ev.budget_ms = http->budget_waited ?
+			(double) (http->sent_at - http->ready_at) / 1000.0 : 0;
+		group->hooks.event(group->hooks.arg, &ev);
+	}
 }
 
 /*
@@ -466,6 +572,15 @@ vapi_http_group_pump(VapiHttpGroup *group)
 
 	if (group->multi == NULL)
 		return;
+
+	/* a hold that another backend set (after a 429 of its own) */
+	if (group->hooks.held_until != NULL)
+	{
+		TimestampTz held = group->hooks.held_until(group->hooks.arg);
+
+		if (held > group->hold_until)
+			group->hold_until = held;
+	}
 
 	/* twice: attempts sent in the first round get their first push */
 	for (round = 0; round < 2; round++)
@@ -551,11 +666,15 @@ vapi_http_attempt_done(VapiHttp *http)
 	vapi_http_collect(http, resp);
 	resp->attempts++;
 	http->state = VAPI_HTTP_DONE;
+	now = GetCurrentTimestamp();
+	http->last_end = now;
 
 	if (resp->attempts > req->max_retries || !vapi_http_should_retry(req, resp))
+	{
+		vapi_http_report_answer(http, false);
 		return;
+	}
 
-	now = GetCurrentTimestamp();
 	delay = vapi_http_backoff_ms(resp->attempts, resp->retry_after_ms);
 	if (http->group != NULL && http->group->hold_until > now)
 		held = TimestampDifferenceMilliseconds(now, http->group->hold_until);
@@ -565,6 +684,7 @@ vapi_http_attempt_done(VapiHttp *http)
 	{
 		resp->gave_up_early = true;
 		resp->gave_up_ms = delay;
+		vapi_http_report_answer(http, false);
 		return;
 	}
 	if (get_timeout_active(STATEMENT_TIMEOUT))
@@ -575,18 +695,50 @@ vapi_http_attempt_done(VapiHttp *http)
 		{
 			resp->gave_up_early = true;
 			resp->gave_up_ms = delay;
+			vapi_http_report_answer(http, false);
 			return;
 		}
 	}
 
 	http->retry_at = TimestampTzPlusMilliseconds(now, delay);
 	http->state = VAPI_HTTP_WAITING;
+	vapi_http_report_answer(http, true);
 
-	/* the organisation's rate limit: every request of the group waits */
+	/*
+	 * The organisation's rate limit: every request of the group waits, and
+	 * the other backends using the same key are told.
+	 */
 	if (http->group != NULL &&
 		(resp->status == 429 || resp->retry_after_ms >= 0) &&
 		http->retry_at > http->group->hold_until)
+	{
 		http->group->hold_until = http->retry_at;
+		if (http->group->hooks.hold != NULL)
+			http->group->hooks.hold(http->group->hooks.arg, http->retry_at);
+	}
+}
+
+/*
+ * vapi_http_report_answer
+ *		Tell the group's owner of the attempt just answered (its outcome is
+ *		in http->resp).
+ */
+static void
+vapi_http_report_answer(VapiHttp *http, bool will_retry)
+{
+	VapiHttpGroup *group = http->group;
+	VapiHttpEvent ev;
+
+	if (group == NULL || group->hooks.event == NULL)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.answered = true;
+	ev.method = http->req.method;
+	ev.attempt = http->resp.attempts;
+	ev.resp = &http->resp;
+	ev.latency_ms = (double) (http->last_end - http->sent_at) / 1000.0;
+	ev.will_retry = will_retry;
+	group->hooks.event(group->hooks.arg, &ev);
 }
 
 /*
@@ -745,6 +897,7 @@ vapi_http_group_wait(VapiHttpGroup *group)
 	TimestampTz now = GetCurrentTimestamp();
 	long		ms = VAPI_POLL_INTERVAL_MS;
 	bool		transfers = false;
+	bool		budget = false;
 	dlist_iter	iter;
 
 	dlist_foreach(iter, &group->handles)
@@ -757,7 +910,10 @@ vapi_http_group_wait(VapiHttpGroup *group)
 		{
 			TimestampTz due = Max(h->retry_at, group->hold_until);
 
+			/* the rate budget's wait is in sub-millisecond slots */
 			ms = Min(ms, Max(TimestampDifferenceMilliseconds(now, due), 1));
+			if (h->budget_wait && h->retry_at >= group->hold_until)
+				budget = true;
 		}
 	}
 
@@ -765,16 +921,42 @@ vapi_http_group_wait(VapiHttpGroup *group)
 	{
 		int			nfds = 0;
 
+		pgstat_report_wait_start(vapi_wait_event(VAPI_WAIT_REQUEST));
 		curl_multi_wait(group->multi, NULL, 0, (int) ms, &nfds);
+		pgstat_report_wait_end();
 	}
 	else
 	{
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 ms, PG_WAIT_EXTENSION);
+						 ms, vapi_wait_event(budget ? VAPI_WAIT_RATE_BUDGET :
+											 VAPI_WAIT_BACKOFF));
 		ResetLatch(MyLatch);
 	}
 	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * vapi_wait_event
+ *		The wait event a backend shows while it waits for "kind": vapi_fdw's
+ *		own (VapiFdwRequest, VapiFdwBackoff, VapiFdwRateBudget) where the
+ *		PostgreSQL version has custom wait events, "Extension" before.
+ */
+static uint32
+vapi_wait_event(VapiWaitKind kind)
+{
+#if PG_VERSION_NUM >= 170000
+	static uint32 events[3];
+	static const char *const names[3] = {
+		"VapiFdwRequest", "VapiFdwBackoff", "VapiFdwRateBudget"
+	};
+
+	if (events[kind] == 0)
+		events[kind] = WaitEventExtensionNew(names[kind]);
+	return events[kind];
+#else
+	return PG_WAIT_EXTENSION;
+#endif
 }
 
 /*

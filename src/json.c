@@ -1056,6 +1056,29 @@ vapi_json_item_to_datums(VapiItem *item, VapiColumn *columns, int ncolumns,
 }
 
 /*
+ * vapi_json_item_has_path
+ *		Does the phone number have the key path (its last key present, with
+ *		any value, null included)?
+ */
+bool
+vapi_json_item_has_path(VapiItem *item, char **path, int npath)
+{
+	json_object *v = (json_object *) item;
+	int			j;
+
+	for (j = 0; j < npath; j++)
+	{
+		json_object *next;
+
+		if (v == NULL || !json_object_is_type(v, json_type_object) ||
+			!json_object_object_get_ex(v, path[j], &next))
+			return false;
+		v = next;
+	}
+	return true;
+}
+
+/*
  * vapi_json_error_message
  *		Vapi's "message" from an error body (a string, or an array of
  *		strings joined with "; "), or NULL if the body is not of that shape.

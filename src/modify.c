@@ -327,6 +327,7 @@ vapi_modify_begin(EState *estate, ResultRelInfo *rinfo, CmdType operation,
 
 	st->conn = vapi_write_connection(server, vapi_modify_userid(rinfo, estate),
 									 st->relname);
+	vapi_connection_pin(st->conn, estate->es_query_cxt);
 
 	for (i = 1; i <= tupdesc->natts; i++)
 	{
@@ -1219,6 +1220,7 @@ vapiBeginDirectModify(ForeignScanState *node, int eflags)
 
 	userid = vapi_scan_userid(fsplan, estate);
 	st->conn = vapi_write_connection(server, userid, st->relname);
+	vapi_connection_pin(st->conn, estate->es_query_cxt);
 	st->columns = vapi_build_columns(rel, st->target_attrs, &st->ncolumns);
 	st->temp_cxt = AllocSetContextCreate(estate->es_query_cxt,
 										 "vapi_fdw direct modify",

@@ -16,6 +16,7 @@
 #include "postgres.h"
 
 #include <limits.h>
+#include <math.h>
 
 #include "access/reloptions.h"
 #include "catalog/pg_attribute.h"
@@ -37,6 +38,8 @@ typedef enum VapiOptionType
 	VAPI_OPT_INT,
 	VAPI_OPT_BOOL,
 	VAPI_OPT_RETENTION,			/* warning | error */
+	VAPI_OPT_DRIFT,				/* warning | error | off */
+	VAPI_OPT_RATE,				/* a number of requests per second */
 	VAPI_OPT_SECRET,
 	VAPI_OPT_KEY
 } VapiOptionType;
@@ -49,6 +52,9 @@ typedef struct VapiOption
 	int64		min;			/* range, for VAPI_OPT_INT */
 	int64		max;
 } VapiOption;
+
+/* Highest rate budget and burst accepted. */
+#define VAPI_MAX_RATE 100000
 
 static const VapiOption vapi_options[] = {
 	{"url", ForeignServerRelationId, VAPI_OPT_URL, 0, 0},
@@ -63,6 +69,11 @@ static const VapiOption vapi_options[] = {
 	VAPI_MAX_CONCURRENT},
 	{"count_pushdown", ForeignServerRelationId, VAPI_OPT_BOOL, 0, 0},
 	{"beyond_retention", ForeignServerRelationId, VAPI_OPT_RETENTION, 0, 0},
+	{"max_requests_per_second", ForeignServerRelationId, VAPI_OPT_RATE, 0,
+	VAPI_MAX_RATE},
+	{"max_request_burst", ForeignServerRelationId, VAPI_OPT_INT, 1,
+	VAPI_MAX_RATE},
+	{"field_drift", ForeignTableRelationId, VAPI_OPT_DRIFT, 0, 0},
 	{"api_key", UserMappingRelationId, VAPI_OPT_SECRET, 0, 0},
 	{"key", AttributeRelationId, VAPI_OPT_KEY, 0, 0},
 	{NULL, InvalidOid, 0, 0, 0}
@@ -78,6 +89,7 @@ static void vapi_reject_option(const char *name, Oid context);
 static void vapi_check_value(const VapiOption *opt, const char *value);
 static bool vapi_parse_int(const char *value, int64 min, int64 max,
 						   int64 *result);
+static bool vapi_parse_rate(const char *value, double max, double *result);
 
 PG_FUNCTION_INFO_V1(vapi_fdw_validator);
 
@@ -255,6 +267,30 @@ vapi_parse_int(const char *value, int64 min, int64 max, int64 *result)
 }
 
 /*
+ * vapi_parse_rate
+ *		Parse a decimal number in [0, max] (a rate such as "20" or "0.5").
+ */
+static bool
+vapi_parse_rate(const char *value, double max, double *result)
+{
+	char	   *end;
+	double		v;
+	const char *p;
+
+	/* digits and at most one point: no exponent, sign, inf or nan */
+	for (p = value; *p; p++)
+		if (!isdigit((unsigned char) *p) && *p != '.')
+			return false;
+	errno = 0;
+	v = strtod(value, &end);
+	if (errno != 0 || end == value || *end != '\0' || isnan(v) ||
+		v < 0 || v > max)
+		return false;
+	*result = v;
+	return true;
+}
+
+/*
  * vapi_check_value
  *		Check the value of a known option.
  */
@@ -287,6 +323,22 @@ vapi_check_value(const VapiOption *opt, const char *value)
 			if (strcmp(value, "warning") != 0 && strcmp(value, "error") != 0)
 				must = "\"warning\" or \"error\"";
 			break;
+
+		case VAPI_OPT_DRIFT:
+			if (strcmp(value, "warning") != 0 && strcmp(value, "error") != 0 &&
+				strcmp(value, "off") != 0)
+				must = "\"warning\", \"error\" or \"off\"";
+			break;
+
+		case VAPI_OPT_RATE:
+			{
+				double		d;
+
+				if (!vapi_parse_rate(value, (double) opt->max, &d))
+					must = psprintf("a number of requests per second between 0 (no limit) and " INT64_FORMAT,
+									opt->max);
+				break;
+			}
 
 		case VAPI_OPT_URL:
 			if (!vapi_http_url_is_valid(value, &why))
@@ -360,6 +412,8 @@ vapi_get_server_options(ForeignServer *server, VapiServerOptions *opts)
 	opts->max_concurrent = VAPI_DEFAULT_MAX_CONCURRENT;
 	opts->count_pushdown = true;
 	opts->beyond_retention_error = false;
+	opts->max_requests_per_second = 0;
+	opts->max_request_burst = 0;
 
 	foreach(lc, server->options)
 	{
@@ -395,7 +449,17 @@ vapi_get_server_options(ForeignServer *server, VapiServerOptions *opts)
 			opts->max_concurrent = (int) v;
 		else if (strcmp(def->defname, "beyond_retention") == 0)
 			opts->beyond_retention_error = strcmp(value, "error") == 0;
+		else if (strcmp(def->defname, "max_requests_per_second") == 0)
+			(void) vapi_parse_rate(value, (double) opt->max,
+								   &opts->max_requests_per_second);
+		else if (strcmp(def->defname, "max_request_burst") == 0)
+			opts->max_request_burst = (int) v;
 	}
+
+	/* the bucket holds one second of the rate unless told otherwise */
+	if (opts->max_request_burst == 0)
+		opts->max_request_burst =
+			(int) Max(1.0, ceil(opts->max_requests_per_second));
 
 	/* Store the base URL without a trailing slash. */
 	if (opts->url[0] != '\0' && opts->url[strlen(opts->url) - 1] == '/')
@@ -406,3 +470,33 @@ vapi_get_server_options(ForeignServer *server, VapiServerOptions *opts)
 	}
 }
 
+
+/*
+ * vapi_table_field_drift
+ *		What a scan of the foreign table does when a column's key is absent
+ *		from every phone number it read (option field_drift):
+ *		VAPI_DRIFT_WARNING (the default), VAPI_DRIFT_ERROR or
+ *		VAPI_DRIFT_OFF.
+ */
+int
+vapi_table_field_drift(Oid relid)
+{
+	ForeignTable *table = GetForeignTable(relid);
+	ListCell   *lc;
+
+	foreach(lc, table->options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		if (strcmp(def->defname, "field_drift") == 0)
+		{
+			const char *value = defGetString(def);
+
+			if (strcmp(value, "error") == 0)
+				return VAPI_DRIFT_ERROR;
+			if (strcmp(value, "off") == 0)
+				return VAPI_DRIFT_OFF;
+		}
+	}
+	return VAPI_DRIFT_WARNING;
+}

@@ -8,7 +8,8 @@
  *
  * The read side (which keys "attrs" and object columns leave out), the
  * write side (which fields a body may carry, which are required, which a
- * row's provider refuses) and redaction (which values never appear in a
+ * row's provider refuses), the drift check (which fields every phone number
+ * of a provider carries) and redaction (which values never appear in a
  * message) all ask this file, so that the rules cannot drift apart.
  *
  * src/rules.c
@@ -46,6 +47,11 @@ static const VapiProvider vapi_providers[] = {
 static const char *const vapi_common_fields[] = {
 	"provider", "name", "assistantId", "workflowId", "squadId", "server",
 	"fallbackDestination", "hooks", NULL
+};
+
+/* Fields the API sends in every phone number, whatever its provider. */
+static const char *const vapi_always_fields[] = {
+	"id", "orgId", "provider", "createdAt", "updatedAt", NULL
 };
 
 /* Fields the API assigns: never sent. */
@@ -328,4 +334,25 @@ vapi_check_name(const char *name, int len, const char *colname)
 				 errmsg("value of column \"%s\" is too long for Vapi", colname),
 				 errdetail("A name has at most %d characters; this one has %d.",
 						   VAPI_MAX_NAME_CHARS, chars)));
+}
+
+/*
+ * vapi_field_expected
+ *		Should a phone number of "provider" (NULL: not known) carry "key",
+ *		a top-level field, so that its absence from every number read means
+ *		the API renamed or removed it?  True for the fields every number
+ *		has, for those its provider requires, and for a field vapi_fdw does
+ *		not know (a column declared for a field the API may not have).  An
+ *		optional field (name, assistantId, ...) is absent whenever it is
+ *		unset, so its absence says nothing.
+ */
+bool
+vapi_field_expected(const char *provider, const char *key)
+{
+	const VapiProvider *p;
+
+	if (vapi_in_list(vapi_always_fields, key) || !vapi_field_known(key))
+		return true;
+	p = provider != NULL ? vapi_provider_find(provider) : NULL;
+	return p != NULL && vapi_in_list(p->required, key);
 }

@@ -26,6 +26,12 @@
  * network works while rows are returned; memory is bounded by two pages
  * per window.  Every qual is also checked locally, by the executor.
  *
+ * Each list page is also checked for drift (VapiDrift): a column whose key
+ * every phone number should carry but none of a whole page did means the
+ * API renamed or removed the field, which would otherwise read as NULL
+ * without a word; the table's option field_drift makes that a WARNING
+ * (once per table and backend), an ERROR, or nothing.
+ *
  * Its interface: vapi_scan_begin, vapi_scan_next, vapi_scan_rescan and
  * vapi_scan_end; what EXPLAIN shows (vapi_scan_explain_requests and the
  * accessors); vapi_sample_rows for ANALYZE; and the rows an UPDATE of the
@@ -147,6 +153,30 @@ typedef struct VapiWindow
 	int64		span_last;		/* and of its last */
 } VapiWindow;
 
+/*
+ * The drift check of a scan: which columns' keys were seen, and in how
+ * many phone numbers that should have carried them.
+ */
+typedef enum VapiDriftKind
+{
+	VAPI_DRIFT_SKIP,			/* an optional field, or attrs: not checked */
+	VAPI_DRIFT_ALWAYS,			/* every phone number carries it */
+	VAPI_DRIFT_PROVIDER			/* those of some providers carry it */
+} VapiDriftKind;
+
+typedef struct VapiDrift
+{
+	int			mode;			/* VAPI_DRIFT_WARNING, _ERROR or _OFF */
+	bool		done;			/* nothing is left to check */
+	int64		objects;		/* phone numbers examined */
+	VapiDriftKind *kind;		/* per column */
+	bool	   *present;		/* per column: its key was seen */
+	int64	   *expected;		/* per column: numbers that should carry it */
+} VapiDrift;
+
+/* Foreign tables this backend has warned about (their Oids). */
+static List *drift_warned = NIL;
+
 /* Concurrent lookups: one request per slot, consumed in id order. */
 typedef struct VapiLookupSlot
 {
@@ -219,6 +249,7 @@ struct VapiScanState
 	List	   *keep_keys;		/* top-level keys to keep, or NIL */
 	HTAB	   *kept;			/* VapiKeptObject by id */
 
+	VapiDrift	drift;
 	VapiStats	stats;
 };
 
@@ -285,6 +316,10 @@ static bool vapi_raw_contains(const char *body, size_t len, const char *text);
 static char *vapi_raw_last_string(const char *body, size_t len,
 								  const char *key);
 static bool vapi_contains_exec_param(Node *node, void *context);
+static void vapi_count_received(VapiScanState *st, int n);
+static void vapi_drift_init(VapiScanState *st);
+static void vapi_drift_check(VapiScanState *st, VapiWindow *w);
+static void vapi_drift_report(VapiScanState *st);
 
 /*
  * vapi_scan_begin
@@ -448,6 +483,7 @@ vapi_scan_init(VapiScanState *st, Relation rel, Oid userid,
 	st->max_concurrent = vapi_connection_options(st->conn)->max_concurrent;
 	st->columns = vapi_build_columns(rel, retrieved_attrs, &st->ncolumns);
 	st->scan_cxt = parent;
+	vapi_drift_init(st);
 	if (st->runtime_cxt == NULL)
 		st->runtime_cxt = AllocSetContextCreate(parent, "vapi_fdw runtime",
 												ALLOCSET_SMALL_SIZES);
@@ -1325,7 +1361,8 @@ vapi_fetch_page(VapiScanState *st, VapiWindow *w)
 	w->page = vapi_json_parse_page(resp.body, resp.body_len, w->page_cxt,
 									&w->info);
 	st->stats.pages++;
-	st->stats.rows += w->info.count;
+	vapi_count_received(st, w->info.count);
+	vapi_drift_check(st, w);
 
 	/* What came back is checked, every page. */
 	vapi_check_page_order(st, w);
@@ -1825,7 +1862,7 @@ vapi_fetch_lookup(VapiScanState *st)
 										 w->page_cxt);
 		memset(&w->info, 0, sizeof(w->info));
 		w->info.count = 1;
-		st->stats.rows++;
+		vapi_count_received(st, 1);
 		error_context_stack = errcb.previous;
 		MemoryContextSwitchTo(oldcxt);
 
@@ -2172,7 +2209,7 @@ vapi_scan_count(VapiScanState *st, int64 *count)
 		(void) vapi_json_parse_page(resp.body, resp.body_len, w->next_cxt,
 									&w->info);
 		st->stats.pages++;
-		st->stats.rows += w->info.count;
+		vapi_count_received(st, w->info.count);
 		if (w->info.total_items >= 0)
 		{
 			vapi_check_retention(st, w, false);
@@ -2342,4 +2379,190 @@ vapi_sample_rows(Relation relation, int elevel, HeapTuple *rows,
 					RelationGetRelationName(relation), *totalrows,
 					(long long) st.stats.requests, numrows)));
 	return numrows;
+}
+
+/*
+ * vapi_count_received
+ *		Count phone numbers received: for EXPLAIN ANALYZE and in the
+ *		statistics of the server.
+ */
+static void
+vapi_count_received(VapiScanState *st, int n)
+{
+	st->stats.rows += n;
+	vapi_connection_count_rows(st->conn, n);
+}
+
+/*
+ * vapi_drift_init
+ *		Set up the drift check of the scan's columns (once the column map
+ *		is built): which keys a phone number should carry.
+ */
+static void
+vapi_drift_init(VapiScanState *st)
+{
+	VapiDrift  *d = &st->drift;
+	Oid			relid = RelationGetRelid(st->rel);
+	bool		any = false;
+	int			i;
+
+	memset(d, 0, sizeof(VapiDrift));
+	d->mode = vapi_table_field_drift(relid);
+	if (d->mode == VAPI_DRIFT_OFF || st->ncolumns == 0 ||
+		(d->mode == VAPI_DRIFT_WARNING && list_member_oid(drift_warned, relid)))
+	{
+		d->done = true;
+		return;
+	}
+	d->kind = MemoryContextAllocZero(st->scan_cxt,
+									 sizeof(VapiDriftKind) * st->ncolumns);
+	d->present = MemoryContextAllocZero(st->scan_cxt,
+										sizeof(bool) * st->ncolumns);
+	d->expected = MemoryContextAllocZero(st->scan_cxt,
+										 sizeof(int64) * st->ncolumns);
+	for (i = 0; i < st->ncolumns; i++)
+	{
+		VapiColumn *col = &st->columns[i];
+		const char *top;
+		const char *provider;
+
+		d->kind[i] = VAPI_DRIFT_SKIP;
+		/* a generated column is computed here, not read from the API */
+		if (col->kind != VAPI_COL_PATH || col->npath < 1 ||
+			TupleDescAttr(RelationGetDescr(st->rel),
+						  col->attnum - 1)->attgenerated != '\0')
+			continue;
+		top = col->path[0];
+		if (vapi_field_expected(NULL, top))
+			d->kind[i] = VAPI_DRIFT_ALWAYS;
+		else
+		{
+			/* required by some provider? */
+			const char *names = vapi_provider_names();
+			char	   *list = pstrdup(names);
+			char	   *save = NULL;
+
+			for (provider = strtok_r(list, ", ", &save); provider != NULL;
+				 provider = strtok_r(NULL, ", ", &save))
+				if (vapi_field_expected(provider, top))
+					d->kind[i] = VAPI_DRIFT_PROVIDER;
+			pfree(list);
+		}
+		any |= d->kind[i] != VAPI_DRIFT_SKIP;
+	}
+	d->done = !any;
+}
+
+/*
+ * vapi_drift_check
+ *		Examine the page just parsed: note the keys of the checked columns
+ *		that its phone numbers carry, then report the columns whose key none
+ *		of the numbers read so far (a whole page at least) carried.
+ */
+static void
+vapi_drift_check(VapiScanState *st, VapiWindow *w)
+{
+	VapiDrift  *d = &st->drift;
+	int			n;
+	int			c;
+	bool		open = false;
+
+	if (d->done || w->page == NULL || w->info.count <= 0)
+		return;
+	for (n = 0; n < w->info.count; n++)
+	{
+		VapiItem   *item = vapi_json_page_item(w->page, n);
+		const char *provider = NULL;
+		bool		provider_read = false;
+
+		for (c = 0; c < st->ncolumns; c++)
+		{
+			VapiColumn *col = &st->columns[c];
+
+			if (d->kind[c] == VAPI_DRIFT_SKIP || d->present[c])
+				continue;
+			if (d->kind[c] == VAPI_DRIFT_PROVIDER)
+			{
+				if (!provider_read)
+				{
+					provider = vapi_json_item_string(item, "provider");
+					provider_read = true;
+				}
+				if (provider == NULL || !vapi_field_expected(provider, col->path[0]))
+					continue;
+			}
+			d->expected[c]++;
+			if (vapi_json_item_has_path(item, col->path, col->npath))
+				d->present[c] = true;
+		}
+	}
+	d->objects += w->info.count;
+
+	for (c = 0; c < st->ncolumns; c++)
+	{
+		if (d->kind[c] == VAPI_DRIFT_SKIP || d->present[c])
+			continue;
+		if (d->expected[c] > 0)
+		{
+			vapi_drift_report(st);
+			return;
+		}
+		open = true;
+	}
+	d->done = !open;
+}
+
+/*
+ * vapi_drift_report
+ *		Say which columns' keys were absent from every phone number read
+ *		that should have carried them: a WARNING once per table and backend
+ *		(field_drift 'warning'), or an ERROR (field_drift 'error').
+ */
+static void
+vapi_drift_report(VapiScanState *st)
+{
+	VapiDrift  *d = &st->drift;
+	StringInfoData keys;
+	int			nkeys = 0;
+	const char *key1 = NULL;
+	const char *col1 = NULL;
+	int			c;
+
+	initStringInfo(&keys);
+	for (c = 0; c < st->ncolumns; c++)
+	{
+		VapiColumn *col = &st->columns[c];
+
+		if (d->kind[c] == VAPI_DRIFT_SKIP || d->present[c] ||
+			d->expected[c] == 0)
+			continue;
+		if (nkeys++ == 0)
+		{
+			key1 = col->key;
+			col1 = col->attname;
+		}
+		appendStringInfo(&keys, "%s\"%s\" (column \"%s\")",
+						 keys.len > 0 ? ", " : "", col->key, col->attname);
+	}
+	d->done = true;
+	if (d->mode == VAPI_DRIFT_WARNING)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+
+		drift_warned = lappend_oid(drift_warned, RelationGetRelid(st->rel));
+		MemoryContextSwitchTo(oldcxt);
+	}
+	ereport(d->mode == VAPI_DRIFT_ERROR ? ERROR : WARNING,
+			(errcode(ERRCODE_FDW_COLUMN_NAME_NOT_FOUND),
+			 nkeys == 1 ?
+			 errmsg_plural("key \"%s\" of column \"%s\" was absent from the " INT64_FORMAT " phone number read from foreign table \"%s\"",
+						   "key \"%s\" of column \"%s\" was absent from every one of the " INT64_FORMAT " phone numbers read from foreign table \"%s\"",
+						   (unsigned long) d->objects,
+						   key1, col1, d->objects, st->relname) :
+			 errmsg_plural("keys %s were absent from the " INT64_FORMAT " phone number read from foreign table \"%s\"",
+						   "keys %s were absent from every one of the " INT64_FORMAT " phone numbers read from foreign table \"%s\"",
+						   (unsigned long) d->objects,
+						   keys.data, d->objects, st->relname),
+			 errdetail("The API may have renamed or removed this field: the column reads as NULL."),
+			 errhint("Check the column's key option.  The foreign table's option field_drift set to 'off' turns this check off, set to 'error' makes it an error.")));
 }

@@ -52,6 +52,7 @@
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
 #include "utils/sampling.h"
+#include "utils/guc.h"
 #include "utils/timestamp.h"
 
 #include "catalog/pg_aggregate.h"
@@ -84,7 +85,8 @@ enum VapiPathPrivateIndex
 	VapiPathMode,
 	VapiPathAscending,
 	VapiPathSorted,
-	VapiPathLimit
+	VapiPathLimit,
+	VapiPathRequests			/* requests estimated, per loop */
 };
 
 /*
@@ -150,7 +152,8 @@ static ForeignPath *vapi_foreignscan_path(PlannerInfo *root, RelOptInfo *rel,
 										  Cost total_cost, List *pathkeys,
 										  Relids required_outer,
 										  List *fdw_private);
-static List *vapi_path_private(int mode, int ascending, int sorted, int limit);
+static List *vapi_path_private(int mode, int ascending, int sorted, int limit,
+							   double requests);
 static void vapi_add_list_path(PlannerInfo *root, RelOptInfo *baserel,
 							   VapiRelInfo *fpinfo, bool ascending,
 							   List *pathkeys, double limit);
@@ -162,14 +165,33 @@ static bool vapi_ec_member_is_id(PlannerInfo *root, RelOptInfo *rel,
 static char *vapi_outer_column_name(PlannerInfo *root, RelOptInfo *baserel,
 									Expr *expr);
 static List *vapi_scan_plan_encode(const VapiScanPlan *plan);
+static bool vapi_plan_per_loop(const VapiScanPlan *splan);
 
 /*
  * _PG_init
- *		Module load: initialise libcurl.
+ *		Module load: initialise libcurl, define the GUCs, and, when loaded
+ *		by shared_preload_libraries, ask for the shared memory of the
+ *		statistics and the rate budget.
  */
 void
 _PG_init(void)
 {
+	DefineCustomIntVariable("vapi_fdw.max_requests_per_statement",
+							"Most requests to the Vapi API one statement may send.",
+							"0 means no limit.  Retries count.",
+							&vapi_max_requests_per_statement,
+							0, 0, INT_MAX,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomBoolVariable("vapi_fdw.track_stats",
+							 "Counts the requests sent to the Vapi API in vapi_fdw_stats.",
+							 NULL,
+							 &vapi_track_stats,
+							 true,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+	MarkGUCPrefixReserved("vapi_fdw");
+	vapi_shmem_install();
 	vapi_http_global_init();
 	vapi_xact_init();
 }
@@ -457,10 +479,12 @@ vapi_foreignscan_path(PlannerInfo *root, RelOptInfo *rel, double rows,
  *		The fdw_private list of a ForeignPath (see VapiPathPrivateIndex).
  */
 static List *
-vapi_path_private(int mode, int ascending, int sorted, int limit)
+vapi_path_private(int mode, int ascending, int sorted, int limit,
+				  double requests)
 {
-	return list_make4(makeInteger(mode), makeInteger(ascending),
-					  makeInteger(sorted), makeInteger(limit));
+	return list_make5(makeInteger(mode), makeInteger(ascending),
+					  makeInteger(sorted), makeInteger(limit),
+					  makeInteger((int) Min(requests, (double) INT_MAX)));
 }
 
 /*
@@ -476,6 +500,7 @@ vapi_add_list_path(PlannerInfo *root, RelOptInfo *baserel,
 	double		received = fpinfo->rows_received;
 	double		rows = baserel->rows;
 	double		pages;
+	double		requests;
 	Cost		total_cost;
 
 	if (limit >= 0)
@@ -484,6 +509,7 @@ vapi_add_list_path(PlannerInfo *root, RelOptInfo *baserel,
 		rows = Min(rows, Max(limit, 1));
 	}
 	pages = Max(1.0, ceil(received / fpinfo->opts.page_size));
+	requests = pages;
 
 	/*
 	 * Round trips, not requests, are what a scan waits for: after its
@@ -502,7 +528,8 @@ vapi_add_list_path(PlannerInfo *root, RelOptInfo *baserel,
 								   pathkeys, baserel->lateral_relids,
 								   vapi_path_private(VAPI_MODE_LIST, ascending ? 1 : 0,
 													 pathkeys != NIL ? 1 : 0,
-													 limit >= 0 ? (int) limit : -1)));
+													 limit >= 0 ? (int) limit : -1,
+													 requests)));
 }
 
 /*
@@ -583,7 +610,7 @@ vapi_add_param_paths(PlannerInfo *root, RelOptInfo *baserel,
 				 vapi_foreignscan_path(root, baserel, ppi->ppi_rows,
 									   VAPI_REQUEST_COST, cost, NIL,
 									   ppi->ppi_req_outer,
-									   vapi_path_private(VAPI_MODE_LOOKUP, 0, 0, -1)));
+									   vapi_path_private(VAPI_MODE_LOOKUP, 0, 0, -1, 1)));
 	}
 }
 
@@ -614,7 +641,7 @@ vapiGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 									   n * (VAPI_ROW_COST + cpu_tuple_cost +
 											baserel->baserestrictcost.per_tuple),
 									   NIL, baserel->lateral_relids,
-									   vapi_path_private(VAPI_MODE_LOOKUP, 0, 0, -1)));
+									   vapi_path_private(VAPI_MODE_LOOKUP, 0, 0, -1, n)));
 
 		/*
 		 * Without ANALYZE the table's size is a guess, and without a
@@ -718,7 +745,7 @@ vapiGetForeignUpperPaths(PlannerInfo *root, UpperRelationKind stage,
 									   VAPI_REQUEST_COST + cpu_tuple_cost,
 									   NIL, NULL,
 #endif
-									   vapi_path_private(VAPI_MODE_COUNT, 0, 0, -1)));
+									   vapi_path_private(VAPI_MODE_COUNT, 0, 0, -1, 1)));
 }
 
 /*
@@ -836,6 +863,7 @@ vapi_count_plan(PlannerInfo *root, RelOptInfo *upper, ForeignPath *best_path,
 	splan.quals = quals;
 	splan.operand_names = names;
 	splan.prefetch = fpinfo->opts.prefetch;
+	splan.est_requests = 1;
 
 	return make_foreignscan(tlist, NIL, 0, exprs,
 							vapi_scan_plan_encode(&splan),
@@ -962,6 +990,7 @@ vapiGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	splan.quals = quals;
 	splan.local_only = local_only;
 	splan.operand_names = names;
+	splan.est_requests = intVal(list_nth(path_private, VapiPathRequests));
 
 	/*
 	 * Ask for the next page while the current one is returned, unless the
@@ -1002,11 +1031,12 @@ vapi_scan_plan_encode(const VapiScanPlan *plan)
 										  makeInteger(q->operand)));
 	}
 	return list_make5(plan->retrieved_attrs,
-					  list_make5(makeInteger(plan->page_size),
-								 makeInteger(plan->mode),
-								 makeInteger(plan->ascending ? 1 : 0),
-								 makeInteger(plan->sorted ? 1 : 0),
-								 makeInteger((int) plan->limit)),
+					  lappend(list_make5(makeInteger(plan->page_size),
+										 makeInteger(plan->mode),
+										 makeInteger(plan->ascending ? 1 : 0),
+										 makeInteger(plan->sorted ? 1 : 0),
+										 makeInteger((int) plan->limit)),
+							  makeInteger(plan->est_requests)),
 					  list_make2(makeString(pstrdup(plan->search ? plan->search : "")),
 								 makeInteger(plan->prefetch ? 1 : 0)),
 					  quals,
@@ -1032,6 +1062,7 @@ vapi_scan_plan_decode(List *fdw_private, VapiScanPlan *plan)
 	plan->ascending = intVal(lthird(scalars)) != 0;
 	plan->sorted = intVal(lfourth(scalars)) != 0;
 	plan->limit = intVal(list_nth(scalars, 4));
+	plan->est_requests = intVal(list_nth(scalars, 5));
 	plan->search = search[0] != '\0' ? search : NULL;
 	plan->prefetch = intVal(lsecond(texts)) != 0;
 	plan->quals = NIL;
@@ -1142,6 +1173,24 @@ vapiEndForeignScan(ForeignScanState *node)
 }
 
 /*
+ * vapi_plan_per_loop
+ *		Does the scan take its ids from an outer relation (a parameterized
+ *		lookup, run once per outer row)?
+ */
+static bool
+vapi_plan_per_loop(const VapiScanPlan *splan)
+{
+	ListCell   *lc;
+
+	if (splan->mode != VAPI_MODE_LOOKUP)
+		return false;
+	foreach(lc, splan->operand_names)
+		if (strVal(lfirst(lc))[0] != '\0')
+			return true;
+	return false;
+}
+
+/*
  * vapiExplainForeignScan
  *		EXPLAIN VERBOSE shows the request(s) the scan sends (never the key)
  *		and the quals that are only checked locally; EXPLAIN ANALYZE adds
@@ -1156,6 +1205,17 @@ vapiExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	VapiScanPlan splan;
 
 	vapi_scan_plan_decode(((ForeignScan *) plan)->fdw_private, &splan);
+
+	/*
+	 * What the scan is estimated to send, with the other estimates (so that
+	 * a user sees it before running a query, and tests with COSTS OFF do
+	 * not depend on it).  A parameterized scan sends its requests per loop.
+	 */
+	if (es->costs)
+		ExplainPropertyInteger(vapi_plan_per_loop(&splan) ?
+							   "Vapi Estimated Requests per Loop" :
+							   "Vapi Estimated Requests", NULL,
+							   splan.est_requests, es);
 	if (es->verbose)
 	{
 		List	   *dpcontext = set_deparse_context_plan(es->deparse_cxt, plan, NIL);

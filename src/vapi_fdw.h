@@ -25,6 +25,8 @@
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 #include "nodes/pathnodes.h"
+#include "storage/lwlock.h"
+#include "datatype/timestamp.h"
 #include "utils/palloc.h"
 #include "utils/relcache.h"
 #include "utils/jsonb.h"
@@ -70,7 +72,14 @@ typedef struct VapiServerOptions
 	bool		count_pushdown; /* count(*) from metadata.totalItems */
 	bool		beyond_retention_error; /* a result cut by the retention
 										 * window is an ERROR, not a WARNING */
+	double		max_requests_per_second;	/* rate budget, 0 = none */
+	int			max_request_burst;	/* the budget's bucket size */
 } VapiServerOptions;
+
+/* What a scan does when a column's key is absent from every object. */
+#define VAPI_DRIFT_OFF			0
+#define VAPI_DRIFT_WARNING		1
+#define VAPI_DRIFT_ERROR		2
 
 /*
  * How one column of a foreign table is filled from a phone-number object.
@@ -140,6 +149,7 @@ typedef struct VapiScanPlan
 	List	   *local_only;		/* integer per plan qual: 1 = not sent */
 	List	   *operand_names;	/* String per fdw_exprs: outer column or "" */
 	bool		prefetch;		/* request pages in advance */
+	int			est_requests;	/* the planner's estimate, per loop */
 } VapiScanPlan;
 
 /* ----------------------------------------------------------------
@@ -186,7 +196,42 @@ typedef struct VapiHttpResponse
 	long		gave_up_ms;		/* the wait that was not started */
 } VapiHttpResponse;
 
+/*
+ * What the owner of a group (connection.c) is told of each attempt: when
+ * it is sent and when it is answered.
+ */
+typedef struct VapiHttpEvent
+{
+	bool		answered;		/* false: sent now; true: answered */
+	const char *method;
+	int			attempt;		/* 1-based */
+	size_t		bytes_sent;		/* sent: the request body's bytes */
+	double		backoff_ms;		/* sent: waited for a retry or a hold */
+	double		budget_ms;		/* sent: waited for the rate budget */
+	const VapiHttpResponse *resp;	/* answered: the attempt's outcome */
+	double		latency_ms;		/* answered: sent to answered */
+	bool		will_retry;		/* answered: another attempt follows */
+} VapiHttpEvent;
+
+/*
+ * Hooks of a group, all optional.  "admit" is called once per attempt
+ * before it is sent and answers when it may be sent (it may raise an
+ * ERROR: the attempt is then not sent); "held_until" is a hold that other
+ * backends set, "hold" tells them of one set here (after a 429);
+ * "event" is told of every attempt sent and answered.
+ */
+typedef struct VapiHttpHooks
+{
+	TimestampTz (*admit) (void *arg);
+	TimestampTz (*held_until) (void *arg);
+	void		(*hold) (void *arg, TimestampTz until);
+	void		(*event) (void *arg, const VapiHttpEvent *ev);
+	void	   *arg;
+} VapiHttpHooks;
+
 extern void vapi_http_global_init(void);
+extern void vapi_http_group_set_hooks(VapiHttpGroup *group,
+									  const VapiHttpHooks *hooks);
 extern VapiHttpGroup *vapi_http_group_create(MemoryContext cxt);
 extern VapiHttp *vapi_http_create(MemoryContext cxt, VapiHttpGroup *group,
 								  const char *api_key);
@@ -236,6 +281,11 @@ extern Oid	vapi_modify_userid(struct ResultRelInfo *rinfo, struct EState *estate
 extern VapiConn *vapi_write_connection(ForeignServer *server, Oid userid,
 									   const char *relname);
 extern const VapiServerOptions *vapi_connection_options(VapiConn *conn);
+extern void vapi_connection_pin(VapiConn *conn, MemoryContext owner);
+extern void vapi_connection_count_rows(VapiConn *conn, int64 rows);
+extern Datum vapi_fdw_get_connections(PG_FUNCTION_ARGS);
+extern Datum vapi_fdw_disconnect(PG_FUNCTION_ARGS);
+extern Datum vapi_fdw_disconnect_all(PG_FUNCTION_ARGS);
 
 /* What a deployment of the API may lack (found at run time). */
 #define VAPI_API_NO_V2			0x01	/* no GET /v2/phone-number: use v1 */
@@ -266,11 +316,55 @@ extern void vapi_raise_response(VapiConn *conn, const char *method,
 								int flags, VapiHttpResponse *resp);
 
 /* ----------------------------------------------------------------
+ * shmem.c: the shared memory of vapi_fdw (with shared_preload_libraries).
+ * ----------------------------------------------------------------
+ */
+extern void vapi_shmem_install(void);
+extern bool vapi_shmem_ready(void);
+extern LWLock *vapi_shmem_lock(void);
+
+/* ----------------------------------------------------------------
+ * stats.c: cumulative statistics of the requests sent, per foreign
+ * server and user, shared by every backend when preloaded.
+ * ----------------------------------------------------------------
+ */
+typedef struct VapiStatsEntry VapiStatsEntry;
+
+extern Size vapi_stats_shmem_size(void);
+extern void vapi_stats_shmem_init(void);
+extern VapiStatsEntry *vapi_stats_entry(Oid serverid, Oid userid);
+extern void vapi_stats_count_event(VapiStatsEntry *e, const VapiHttpEvent *ev,
+								   const char *error_message);
+extern void vapi_stats_count_rows(VapiStatsEntry *e, int64 rows);
+extern bool vapi_track_stats;
+extern Datum vapi_fdw_stats(PG_FUNCTION_ARGS);
+extern Datum vapi_fdw_stats_reset(PG_FUNCTION_ARGS);
+
+/* ----------------------------------------------------------------
+ * budget.c: the rate budget (a token bucket per API key and URL, shared
+ * by every backend when preloaded) and the statement request budget.
+ * ----------------------------------------------------------------
+ */
+typedef struct VapiBucket VapiBucket;
+
+extern int	vapi_max_requests_per_statement;
+
+extern Size vapi_budget_shmem_size(void);
+extern void vapi_budget_shmem_init(void);
+extern VapiBucket *vapi_budget_bucket(const char *url, const char *api_key);
+extern TimestampTz vapi_budget_reserve(VapiBucket *b, double rate, int burst);
+extern TimestampTz vapi_budget_held_until(VapiBucket *b);
+extern void vapi_budget_hold(VapiBucket *b, TimestampTz until);
+extern bool vapi_budget_statement_allows(void);
+extern void vapi_budget_statement_refuse(void);
+
+/* ----------------------------------------------------------------
  * option.c
  * ----------------------------------------------------------------
  */
 extern void vapi_get_server_options(ForeignServer *server,
 									VapiServerOptions *opts);
+extern int	vapi_table_field_drift(Oid relid);
 extern Datum vapi_fdw_validator(PG_FUNCTION_ARGS);
 
 /* ----------------------------------------------------------------
@@ -313,6 +407,7 @@ extern bool vapi_secret_key(const char *key);
 extern const char *vapi_secret_in_object(const char *key);
 extern const char *vapi_secret_stale(const char *key);
 extern void vapi_check_name(const char *name, int len, const char *colname);
+extern bool vapi_field_expected(const char *provider, const char *key);
 
 /* ----------------------------------------------------------------
  * deparse.c: which quals can be pushed, and the requests they make
@@ -435,6 +530,7 @@ extern void vapi_json_item_to_datums(VapiItem *item, VapiColumn *columns,
 									 Datum *values, bool *nulls);
 extern char *vapi_json_error_message(const char *buf, size_t len);
 extern Jsonb *vapi_json_item_subset(VapiItem *item, List *keys);
+extern bool vapi_json_item_has_path(VapiItem *item, char **path, int npath);
 
 /* ----------------------------------------------------------------
  * body.c: request bodies of writes, built with jsonb, and their checks.
