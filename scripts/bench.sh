@@ -15,8 +15,11 @@
 # 50 ms of latency per request, round trips against the way they were paid
 # one at a time (schema seq: max_concurrent_requests 1, count_pushdown
 # off): count(*) of 10,000 and 100,000 numbers, id IN lists of 50 and 500
-# ids, and a 20-page scan, unordered and ordered by created_at.  Ratios
-# are against baselines measured in the same run.
+# ids, and a 20-page scan, unordered and ordered by created_at.  Last, the
+# cost of the statistics: the 100,000-number scan with vapi_fdw.track_stats
+# on (counted in shared memory: the cluster preloads vapi_fdw) against the
+# same scan with it off, in alternation.  Ratios are against baselines
+# measured in the same run.
 #
 # Usage: scripts/bench.sh [repetitions]     (default 5; best time is used)
 
@@ -25,7 +28,7 @@ source "$(dirname "$0")/lib.sh"
 REPS=${1:-5}
 vapi_prepare curl
 vapi_start_mock --count 10000 --seed 1
-vapi_start_cluster "shared_buffers = 256MB" "work_mem = 64MB"
+vapi_start_cluster "shared_buffers = 256MB" "work_mem = 64MB" "shared_preload_libraries = 'vapi_fdw'"
 vapi_setup_foreign_table
 mockctl="python3 $VAPI_ROOT/test/mockctl.py"
 
@@ -221,6 +224,18 @@ trip "rt: 20-page scan ordered by created_at, windows" 20000 \
 	"SELECT count(*) FROM (SELECT id FROM phone_numbers ORDER BY created_at DESC OFFSET 0) s"
 $mockctl faults-clear
 
+log "statistics: the 100,000-number scan with track_stats on and off"
+$mockctl reset --count 100000 --seed 1
+for i in $(seq 1 "$REPS"); do
+	vapi_psql <<'SQL'
+\o /dev/null
+SET vapi_fdw.track_stats = off;
+SELECT bench('stats off: every column', 100000, 'SELECT count(*) FROM (SELECT * FROM phone_numbers OFFSET 0) s', 1);
+SET vapi_fdw.track_stats = on;
+SELECT bench('stats on: every column', 100000, 'SELECT count(*) FROM (SELECT * FROM phone_numbers OFFSET 0) s', 1);
+SQL
+done
+
 echo
 echo "vapi_fdw benchmark: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}'), best of $REPS"
 vapi_psql <<'SQL'
@@ -228,7 +243,7 @@ vapi_psql <<'SQL'
 SELECT label AS "query", to_char(n, 'FM999,999') AS numbers, best_ms AS "best ms",
        CASE WHEN rows > 1 AND label NOT LIKE '100 small%' AND label NOT LIKE '%latency%'
             THEN to_char(round(n / (best_ms / 1000)), 'FM99,999,999') END AS "rows/s"
-  FROM results WHERE label NOT LIKE 'rt:%' ORDER BY ord;
+  FROM results WHERE label NOT LIKE 'rt:%' AND label NOT LIKE 'stats %' ORDER BY ord;
 WITH r AS (SELECT label, n, best_ms FROM results)
 SELECT f.n AS numbers, split_part(f.label, ': ', 2) AS "columns",
        round(diy.best_ms / f.best_ms, 2) AS "curl+jsonb / fdw (target >= 2)",
@@ -271,6 +286,16 @@ SELECT :chain AS "windowed scan: critical path ms (longest chain of requests)",
        best_ms AS "wall ms",
        round(best_ms / :chain, 2) AS "ratio (target <= 1.15)"
   FROM results WHERE label = 'rt: 20-page scan, windows';
+SQL
+vapi_psql <<'SQL'
+\pset footer off
+WITH s AS (SELECT label, min(best_ms) AS best, max(best_ms) AS worst, count(*) AS runs
+             FROM results WHERE label LIKE 'stats %' GROUP BY label)
+SELECT on_.runs AS runs, off_.best AS "stats off: best ms", on_.best AS "stats on: best ms",
+       round(on_.best / off_.best, 3) AS "on / off (target: within noise)",
+       round(off_.worst / off_.best, 3) AS "noise: off worst / off best"
+  FROM s on_, s off_
+ WHERE on_.label = 'stats on: every column' AND off_.label = 'stats off: every column';
 SQL
 echo "targets: id IN (50 ids) <= 0.2, 20-page scan <= 0.35"
 echo "TCP connections used by the 100 small queries ($small_requests requests): $small_conns (target 1)"
