@@ -71,7 +71,8 @@ SELECT count(*) FROM phone_numbers WHERE id = '00000000-0000-4000-8000-000000000
 SELECT vapi_fdw_stats_reset('mon');
 SELECT server_name, requests, last_error IS NULL AS no_error,
        stats_reset > now() - interval '1 minute' AS just_reset
-  FROM vapi_fdw_stats WHERE server_name IN ('mon', 'vapi') ORDER BY 1;
+  FROM vapi_fdw_stats
+ WHERE server_name IN ('mon', 'vapi') AND user_name = current_user ORDER BY 1;
 SELECT vapi_fdw_stats_reset('no_such_server');
 -- the view works in a read-only transaction
 BEGIN READ ONLY;
@@ -83,6 +84,9 @@ CREATE ROLE mon_reader;
 GRANT USAGE ON SCHEMA mon TO mon_reader;
 SET ROLE mon_reader;
 SELECT count(*) > 0 AS sees_rows FROM vapi_fdw_stats;
+-- but not the API's words about another role's requests
+SELECT server_name, user_name, last_error_status, last_error FROM vapi_fdw_stats
+ WHERE server_name = 'vapi' AND user_name = 'postgres';
 SELECT vapi_fdw_stats_reset();
 RESET ROLE;
 
@@ -271,7 +275,9 @@ SELECT * FROM explain_requests('SELECT * FROM mon.phone_numbers');
 SELECT * FROM explain_requests('SELECT * FROM mon.phone_numbers WHERE created_at >= now() - interval ''1 day''');
 SELECT * FROM explain_requests('SELECT * FROM mon.phone_numbers ORDER BY created_at DESC LIMIT 10');
 SELECT * FROM explain_requests($$SELECT * FROM mon.phone_numbers WHERE id IN ('00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002', '00000000-0000-4000-8000-000000000003')$$);
-SELECT * FROM explain_requests('SELECT count(*) FROM phone_numbers');
+ALTER SERVER mon OPTIONS (SET count_pushdown 'true');
+SELECT * FROM explain_requests('SELECT count(*) FROM mon.phone_numbers');
+ALTER SERVER mon OPTIONS (SET count_pushdown 'false');
 CREATE TEMP TABLE crm (vapi_id uuid);
 INSERT INTO crm VALUES ('00000000-0000-4000-8000-000000000001');
 ANALYZE crm;
@@ -291,8 +297,11 @@ EXPLAIN (COSTS OFF) SELECT * FROM mon.phone_numbers;
 CREATE FOREIGN TABLE mon.drift (id uuid, org_id text, squad_id text, created_at timestamptz,
                                 stripe_id text OPTIONS (key 'stripeSubscriptionId'))
   SERVER mon;
+-- a key vapi_fdw does not know may be an optional field: judged on a full
+-- page only (page_size 500: 243 numbers are not one, 1003 are)
 SELECT count(stripe_id), count(squad_id) FROM mon.drift WHERE created_at >= '2024-04-01';
-SELECT count(stripe_id) FROM mon.drift WHERE created_at >= '2024-04-01';
+SELECT count(stripe_id), count(squad_id) FROM mon.drift WHERE created_at >= '2024-03-01';
+SELECT count(stripe_id) FROM mon.drift WHERE created_at >= '2024-03-01';
 -- a field the API renamed: orgId served as organizationId
 \! python3 test/mockctl.py behave '{"rename_fields":{"orgId":"organizationId"}}'
 SELECT count(*), count(org_id) FROM mon.phone_numbers WHERE created_at >= '2024-04-01';
@@ -323,6 +332,7 @@ SELECT array_agg(o) FROM pg_foreign_server, unnest(srvoptions) AS o
  WHERE srvname = 'rl' AND o LIKE 'max_request%';
 ALTER SERVER rl OPTIONS (SET max_requests_per_second '-1');
 ALTER SERVER rl OPTIONS (SET max_requests_per_second '1e3');
+ALTER SERVER rl OPTIONS (SET max_requests_per_second '0.0001');
 ALTER SERVER rl OPTIONS (SET max_requests_per_second '100001');
 ALTER SERVER rl OPTIONS (SET max_request_burst '0');
 ALTER SERVER rl OPTIONS (ADD max_request_burst_size '5');

@@ -9,11 +9,10 @@
  * size).  With vapi_fdw in shared_preload_libraries the buckets are in
  * shared memory, so that every backend using the same key draws on the
  * same budget, which is what the API's rate limit counts; without it each
- * backend has buckets of its own.  A request takes its place in the
- * bucket when it is about to be sent and is told when it may go: it never
- * fails for want of a token, it waits (see http.c: interruptibly, under
- * its own wait event, within statement_timeout).  A place taken is never
- * given back, so a cancelled wait only makes the budget stricter.
+ * backend has buckets of its own.  A request takes a token at the moment
+ * it is sent, or is told when to ask again: it never fails for want of a
+ * token, it waits (see http.c: interruptibly, under its own wait event,
+ * within statement_timeout).
  *
  * A 429 answer (or any Retry-After) holds the bucket until the retry
  * time and empties it: every backend using that key then waits too, with
@@ -45,10 +44,13 @@
 /* Buckets in shared memory: distinct (API key, URL) pairs. */
 #define VAPI_BUCKETS_MAX		256
 
+/* Longest hold believed (Retry-After is capped at a day too). */
+#define VAPI_MAX_HOLD			(USECS_PER_SEC * 86400)
+
 struct VapiBucket
 {
 	uint64		key;			/* hash of the URL and the API key */
-	double		tokens;			/* may be negative: places promised */
+	double		tokens;			/* tokens in the bucket, up to the burst */
 	TimestampTz refilled;		/* when tokens was last brought up to date */
 	TimestampTz hold_until;		/* a 429's hold */
 	bool		local;			/* in this backend's memory */
@@ -169,6 +171,9 @@ vapi_budget_bucket(const char *url, const char *api_key)
 		SpinLockRelease(&shared_budget->mutex);
 		if (b != NULL)
 			return b;
+		ereport(WARNING,
+				(errmsg("vapi_fdw's shared rate budgets are all in use (%d API keys): the budget of this key is this backend's own",
+						VAPI_BUCKETS_MAX)));
 	}
 
 	foreach(lc, local_buckets)
@@ -191,24 +196,34 @@ vapi_budget_bucket(const char *url, const char *api_key)
 }
 
 /*
- * vapi_budget_reserve
- *		Take a place in the bucket for one request and answer when it may
- *		be sent: 0 (now) while the bucket holds a token, else when the
- *		tokens promised before it have been refilled at "rate" per second;
- *		never before a 429's hold ends.  "rate" 0: no limit but the hold.
- *		The bucket holds at most "burst" tokens and is full at first.
+ * vapi_budget_take
+ *		Take a token of the bucket for a request about to be sent: 0 when
+ *		one was taken (send now), else when to ask again (when a token will
+ *		have been refilled at "rate" per second, or a 429's hold ends).
+ *		"rate" 0: no limit but the hold.  The bucket holds at most "burst"
+ *		tokens and is full at first.  Tokens are taken only by requests
+ *		that go, so a request given up while waiting costs nothing, and in
+ *		any T seconds at most burst + rate * T requests go.
  */
 TimestampTz
-vapi_budget_reserve(VapiBucket *b, double rate, int burst)
+vapi_budget_take(VapiBucket *b, double rate, int burst)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	TimestampTz at = now;
+	TimestampTz at = 0;
+	double		cap = Max(burst, 1);
 
 	vapi_bucket_lock(b);
-	if (rate > 0)
-	{
-		double		cap = Max(burst, 1);
 
+	/* a clock stepped back must not hold anyone for long */
+	if (b->hold_until > now + VAPI_MAX_HOLD)
+		b->hold_until = now;
+	if (b->refilled > now + VAPI_MAX_HOLD)
+		b->refilled = now;
+
+	if (b->hold_until > now)
+		at = b->hold_until;
+	else if (rate > 0)
+	{
 		if (b->refilled == 0)
 		{
 			b->tokens = cap;
@@ -216,26 +231,18 @@ vapi_budget_reserve(VapiBucket *b, double rate, int burst)
 		}
 		else if (now > b->refilled)
 		{
-			b->tokens = Min(cap, b->tokens +
-							rate * (double) (now - b->refilled) / USECS_PER_SEC);
+			b->tokens += rate * (double) (now - b->refilled) / USECS_PER_SEC;
 			b->refilled = now;
 		}
 		b->tokens = Min(b->tokens, cap);
-		b->tokens -= 1.0;
-
-		/*
-		 * Places promised beyond the tokens there are go one per 1/rate
-		 * after the last refill, which is in the future while a 429
-		 * holds the bucket.
-		 */
-		at = b->refilled;
-		if (b->tokens < 0)
-			at += (TimestampTz) ceil(-b->tokens / rate * USECS_PER_SEC);
+		if (b->tokens >= 1.0)
+			b->tokens -= 1.0;
+		else
+			at = Max(b->refilled, now) +
+				(TimestampTz) ceil((1.0 - b->tokens) / rate * USECS_PER_SEC);
 	}
-	if (b->hold_until > at)
-		at = b->hold_until;
 	vapi_bucket_unlock(b);
-	return at > now ? at : 0;
+	return at;
 }
 
 /*

@@ -94,7 +94,8 @@ static void vapi_translate_outcome(VapiConn *conn, const char *method,
 								   int flags, VapiHttpResponse *resp,
 								   VapiStats *stats);
 static char *vapi_redact_values(const char *text, List *values);
-static TimestampTz vapi_conn_admit(void *arg);
+static bool vapi_conn_admit(void *arg);
+static TimestampTz vapi_conn_take(void *arg);
 static TimestampTz vapi_conn_held_until(void *arg);
 static void vapi_conn_hold(void *arg, TimestampTz until);
 static void vapi_conn_event(void *arg, const VapiHttpEvent *ev);
@@ -350,6 +351,7 @@ vapi_get_connection(ForeignServer *server, Oid userid)
 
 		entry->group = vapi_http_group_create(entry->cxt);
 		hooks.admit = vapi_conn_admit;
+		hooks.take = vapi_conn_take;
 		hooks.held_until = vapi_conn_held_until;
 		hooks.hold = vapi_conn_hold;
 		hooks.event = vapi_conn_event;
@@ -729,23 +731,28 @@ vapi_connection_count_rows(VapiConn *conn, int64 rows)
 
 /*
  * vapi_conn_admit
- *		VapiHttpHooks.admit: an attempt is about to be sent.  It counts
- *		against the statement's request budget (an ERROR past it) and takes
- *		its place in the rate budget, which says when it may go.
+ *		VapiHttpHooks.admit: may an attempt be sent under the statement's
+ *		request budget?  (A refused one is reported by its owner, see
+ *		vapi_raise_outcome.)
+ */
+static bool
+vapi_conn_admit(void *arg)
+{
+	return vapi_budget_statement_allows();
+}
+
+/*
+ * vapi_conn_take
+ *		VapiHttpHooks.take: a token of the key's rate budget, or when to
+ *		ask again.
  */
 static TimestampTz
-vapi_conn_admit(void *arg)
+vapi_conn_take(void *arg)
 {
 	VapiConn   *conn = (VapiConn *) arg;
 
-	if (!vapi_budget_statement_allows())
-	{
-		/* nothing of this request reached the API */
-		last_outcome = VAPI_OUTCOME_NOT_SENT;
-		vapi_budget_statement_refuse();
-	}
-	return vapi_budget_reserve(conn->bucket, conn->opts.max_requests_per_second,
-							   conn->opts.max_request_burst);
+	return vapi_budget_take(conn->bucket, conn->opts.max_requests_per_second,
+							conn->opts.max_request_burst);
 }
 
 /*
@@ -793,9 +800,29 @@ vapi_conn_event(void *arg, const VapiHttpEvent *ev)
 						   vapi_transport_detail(conn, ev->resp->transport_error));
 	else if (ev->answered &&
 			 (ev->resp->status < 200 || ev->resp->status >= 300))
-		message = psprintf("HTTP %ld (%s): %s", ev->resp->status,
-						   vapi_reason_phrase(ev->resp->status),
-						   vapi_remote_message(conn, ev->resp, conn->redact));
+	{
+		MemoryContext cxt = CurrentMemoryContext;
+
+		/*
+		 * The remote text, as an ERROR would give it; if it cannot be had
+		 * (a message the database encoding cannot hold, say), the status
+		 * alone: a hook must not raise while transfers are driven.
+		 */
+		PG_TRY();
+		{
+			message = psprintf("HTTP %ld (%s): %s", ev->resp->status,
+							   vapi_reason_phrase(ev->resp->status),
+							   vapi_remote_message(conn, ev->resp, conn->redact));
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(cxt);
+			FlushErrorState();
+			message = psprintf("HTTP %ld (%s)", ev->resp->status,
+							   vapi_reason_phrase(ev->resp->status));
+		}
+		PG_END_TRY();
+	}
 	vapi_stats_count_event(conn->stats, ev, message);
 	if (message != NULL)
 		pfree(message);
@@ -872,11 +899,16 @@ vapi_request(VapiConn *conn, const char *method, const char *path_and_query,
 						   body_len, resp_cxt, stats);
 		vapi_http_finish(conn->http, resp);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
+		/* left waiting, it would be sent by the next request's pump */
 		conn->redact = NIL;
+		if (vapi_http_pending(conn->http))
+			vapi_http_abort(conn->http);
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	conn->redact = NIL;
 	vapi_translate_outcome(conn, method, path_and_query, redact, flags,
 						   resp, stats);
 }
@@ -893,14 +925,18 @@ vapi_translate_outcome(VapiConn *conn, const char *method,
 {
 	if (stats != NULL)
 	{
-		/* the first attempt was counted when the request was started */
+		/*
+		 * The first attempt was counted when the request was started (and
+		 * is taken back if the statement's budget refused it).
+		 */
 		stats->requests += resp->attempts - 1;
-		stats->retries += resp->attempts - 1;
+		stats->retries += Max(resp->attempts - 1, 0);
 		stats->bytes += resp->body_len;
 	}
 
 	/* What the outcome tells of whether the request was carried out. */
-	if (resp->result == VAPI_HTTP_CONNECT_FAILED)
+	if (resp->result == VAPI_HTTP_CONNECT_FAILED ||
+		(resp->result == VAPI_HTTP_REFUSED && resp->attempts == 0))
 		last_outcome = VAPI_OUTCOME_NOT_SENT;
 	else if (resp->result != VAPI_HTTP_OK || resp->status >= 500)
 		last_outcome = VAPI_OUTCOME_UNKNOWN;
@@ -978,6 +1014,9 @@ vapi_raise_outcome(VapiConn *conn, List *redact, int flags,
 					(errcode(ERRCODE_FDW_ERROR),
 					 errmsg("Vapi API request failed%s", attempts),
 					 errdetail_internal("%s", vapi_transport_detail(conn, resp->transport_error))));
+			break;
+		case VAPI_HTTP_REFUSED:
+			vapi_budget_statement_refuse();
 			break;
 	}
 

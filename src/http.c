@@ -29,10 +29,11 @@
  * organisation, not to one request, so the wait is paid once.
  *
  * The owner of a group may hook into it (VapiHttpHooks): every attempt is
- * first admitted (the statement's request budget, the rate budget, which
- * may answer "not before T": the attempt then waits like a retry), a hold
- * set by other backends holds the group too, and every attempt sent and
- * answered is reported (the statistics).  A backend that waits shows why
+ * first admitted (the statement's request budget; a refused request ends
+ * unsent, for its owner to report), then takes a token of the rate budget
+ * (which may answer "not before T": the attempt then waits like a retry),
+ * a hold set by other backends holds the group too, and every attempt
+ * sent and answered is reported (the statistics).  A backend that waits shows why
  * in pg_stat_activity: for an answer, before a retry, or for the rate
  * budget (custom wait events from PostgreSQL 17 on, "Extension" before).
  *
@@ -484,14 +485,16 @@ vapi_http_pump(VapiHttp *http)
  * vapi_http_send_or_hold
  *		A WAITING handle whose time has come sends its attempt, unless the
  *		group is held (after a 429).  An attempt is first admitted by the
- *		group's owner, which may make it wait (the rate budget) or refuse
- *		it with an ERROR (the statement's request budget).
+ *		group's owner (the statement's request budget: a refused attempt
+ *		ends the request, not sent, for its owner to report), then takes a
+ *		token of the rate budget, or waits for one.
  */
 static void
 vapi_http_send_or_hold(VapiHttp *http)
 {
 	VapiHttpGroup *group = http->group;
 	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz at;
 
 	if (http->state != VAPI_HTTP_WAITING || http->retry_at > now)
 		return;
@@ -503,42 +506,29 @@ vapi_http_send_or_hold(VapiHttp *http)
 	if (!http->admitted)
 	{
 		http->ready_at = now;
-		if (group != NULL && group->hooks.admit != NULL)
+		http->budget_waited = false;
+		if (group != NULL && group->hooks.admit != NULL &&
+			!group->hooks.admit(group->hooks.arg))
 		{
-			TimestampTz at = 0;
-
-			/*
-			 * A refused attempt is dropped here: left waiting, it would be
-			 * sent by whatever pumps the group next.
-			 */
-			PG_TRY();
-			{
-				at = group->hooks.admit(group->hooks.arg);
-			}
-			PG_CATCH();
-			{
-				http->state = VAPI_HTTP_IDLE;
-				PG_RE_THROW();
-			}
-			PG_END_TRY();
-			http->admitted = true;
-			http->budget_waited = false;
-			if (at > now)
-			{
-				http->retry_at = at;
-				http->budget_wait = true;
-				http->budget_waited = true;
-				return;
-			}
+			http->resp.result = VAPI_HTTP_REFUSED;
+			http->state = VAPI_HTTP_DONE;
+			return;
 		}
 		http->admitted = true;
-		http->budget_waited = false;
+	}
+
+	/* a token is taken only when the attempt really goes */
+	if (group != NULL && group->hooks.take != NULL &&
+		(at = group->hooks.take(group->hooks.arg)) != 0)
+	{
+		http->retry_at = at;
+		http->budget_wait = true;
+		http->budget_waited = true;
+		return;
 	}
 	http->budget_wait = false;
 	vapi_http_begin(http);
 	http->state = VAPI_HTTP_RUNNING;
-	http->admitted = false;
-	http->held = false;
 	http->sent_at = GetCurrentTimestamp();
 	if (http->resp.attempts == 0)
 		http->first = http->sent_at;	/* time budgets start here */
@@ -558,6 +548,8 @@ vapi_http_send_or_hold(VapiHttp *http)
 			(double) (http->sent_at - http->ready_at) / 1000.0 : 0;
 		group->hooks.event(group->hooks.arg, &ev);
 	}
+	http->admitted = false;
+	http->held = false;
 }
 
 /*
@@ -702,7 +694,6 @@ vapi_http_attempt_done(VapiHttp *http)
 
 	http->retry_at = TimestampTzPlusMilliseconds(now, delay);
 	http->state = VAPI_HTTP_WAITING;
-	vapi_http_report_answer(http, true);
 
 	/*
 	 * The organisation's rate limit: every request of the group waits, and
@@ -716,6 +707,7 @@ vapi_http_attempt_done(VapiHttp *http)
 		if (http->group->hooks.hold != NULL)
 			http->group->hooks.hold(http->group->hooks.arg, http->retry_at);
 	}
+	vapi_http_report_answer(http, true);
 }
 
 /*
@@ -853,6 +845,7 @@ vapi_http_should_retry(const VapiHttpRequest *req,
 		case VAPI_HTTP_TRANSPORT_ERROR:
 			return req->retry_safe;
 		case VAPI_HTTP_TOO_LARGE:
+		case VAPI_HTTP_REFUSED:
 			return false;
 	}
 	return false;

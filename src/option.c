@@ -53,8 +53,9 @@ typedef struct VapiOption
 	int64		max;
 } VapiOption;
 
-/* Highest rate budget and burst accepted. */
+/* Highest rate budget and burst accepted, and the lowest rate but 0. */
 #define VAPI_MAX_RATE 100000
+#define VAPI_MIN_RATE 0.001
 
 static const VapiOption vapi_options[] = {
 	{"url", ForeignServerRelationId, VAPI_OPT_URL, 0, 0},
@@ -334,9 +335,10 @@ vapi_check_value(const VapiOption *opt, const char *value)
 			{
 				double		d;
 
-				if (!vapi_parse_rate(value, (double) opt->max, &d))
-					must = psprintf("a number of requests per second between 0 (no limit) and " INT64_FORMAT,
-									opt->max);
+				if (!vapi_parse_rate(value, (double) opt->max, &d) ||
+					(d > 0 && d < VAPI_MIN_RATE))
+					must = psprintf("0 (no limit) or a number of requests per second between %g and " INT64_FORMAT,
+									VAPI_MIN_RATE, opt->max);
 				break;
 			}
 

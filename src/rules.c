@@ -87,7 +87,6 @@ static const struct
 };
 
 static bool vapi_in_list(const char *const *list, const char *key);
-static bool vapi_field_known(const char *key);
 static const char *vapi_secret_inside(const char *key, bool in_parent,
 									  bool stale);
 
@@ -158,7 +157,7 @@ vapi_provider_takes(const VapiProvider *provider, const char *key)
  * vapi_field_known
  *		Is "key" a field vapi_fdw knows (of any provider)?
  */
-static bool
+bool
 vapi_field_known(const char *key)
 {
 	int			i;

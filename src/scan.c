@@ -161,7 +161,9 @@ typedef enum VapiDriftKind
 {
 	VAPI_DRIFT_SKIP,			/* an optional field, or attrs: not checked */
 	VAPI_DRIFT_ALWAYS,			/* every phone number carries it */
-	VAPI_DRIFT_PROVIDER			/* those of some providers carry it */
+	VAPI_DRIFT_PROVIDER,		/* those of some providers carry it */
+	VAPI_DRIFT_UNKNOWN			/* a key vapi_fdw does not know: judged on
+								 * a full page only (it may be optional) */
 } VapiDriftKind;
 
 typedef struct VapiDrift
@@ -169,6 +171,7 @@ typedef struct VapiDrift
 	int			mode;			/* VAPI_DRIFT_WARNING, _ERROR or _OFF */
 	bool		done;			/* nothing is left to check */
 	int64		objects;		/* phone numbers examined */
+	bool		full_page;		/* a page as long as asked was examined */
 	VapiDriftKind *kind;		/* per column */
 	bool	   *present;		/* per column: its key was seen */
 	int64	   *expected;		/* per column: numbers that should carry it */
@@ -320,6 +323,7 @@ static void vapi_count_received(VapiScanState *st, int n);
 static void vapi_drift_init(VapiScanState *st);
 static void vapi_drift_check(VapiScanState *st, VapiWindow *w);
 static void vapi_drift_report(VapiScanState *st);
+static bool vapi_drift_absent(VapiDrift *d, int c);
 
 /*
  * vapi_scan_begin
@@ -2433,7 +2437,9 @@ vapi_drift_init(VapiScanState *st)
 						  col->attnum - 1)->attgenerated != '\0')
 			continue;
 		top = col->path[0];
-		if (vapi_field_expected(NULL, top))
+		if (!vapi_field_known(top))
+			d->kind[i] = VAPI_DRIFT_UNKNOWN;
+		else if (vapi_field_expected(NULL, top))
 			d->kind[i] = VAPI_DRIFT_ALWAYS;
 		else
 		{
@@ -2497,12 +2503,14 @@ vapi_drift_check(VapiScanState *st, VapiWindow *w)
 		}
 	}
 	d->objects += w->info.count;
+	if (w->info.count >= st->plan.page_size)
+		d->full_page = true;
 
 	for (c = 0; c < st->ncolumns; c++)
 	{
 		if (d->kind[c] == VAPI_DRIFT_SKIP || d->present[c])
 			continue;
-		if (d->expected[c] > 0)
+		if (vapi_drift_absent(d, c))
 		{
 			vapi_drift_report(st);
 			return;
@@ -2510,6 +2518,21 @@ vapi_drift_check(VapiScanState *st, VapiWindow *w)
 		open = true;
 	}
 	d->done = !open;
+}
+
+/*
+ * vapi_drift_absent
+ *		Is column c's key absent from every phone number read that should
+ *		carry it, on enough evidence: at least one such number for a field
+ *		every number (or its provider's) has, a full page for a key
+ *		vapi_fdw does not know?
+ */
+static bool
+vapi_drift_absent(VapiDrift *d, int c)
+{
+	if (d->present[c] || d->expected[c] == 0)
+		return false;
+	return d->kind[c] != VAPI_DRIFT_UNKNOWN || d->full_page;
 }
 
 /*
@@ -2526,6 +2549,7 @@ vapi_drift_report(VapiScanState *st)
 	int			nkeys = 0;
 	const char *key1 = NULL;
 	const char *col1 = NULL;
+	int64		n1 = 0;
 	int			c;
 
 	initStringInfo(&keys);
@@ -2534,12 +2558,13 @@ vapi_drift_report(VapiScanState *st)
 		VapiColumn *col = &st->columns[c];
 
 		if (d->kind[c] == VAPI_DRIFT_SKIP || d->present[c] ||
-			d->expected[c] == 0)
+			!vapi_drift_absent(d, c))
 			continue;
 		if (nkeys++ == 0)
 		{
 			key1 = col->key;
 			col1 = col->attname;
+			n1 = d->expected[c];
 		}
 		appendStringInfo(&keys, "%s\"%s\" (column \"%s\")",
 						 keys.len > 0 ? ", " : "", col->key, col->attname);
@@ -2555,10 +2580,10 @@ vapi_drift_report(VapiScanState *st)
 	ereport(d->mode == VAPI_DRIFT_ERROR ? ERROR : WARNING,
 			(errcode(ERRCODE_FDW_COLUMN_NAME_NOT_FOUND),
 			 nkeys == 1 ?
-			 errmsg_plural("key \"%s\" of column \"%s\" was absent from the " INT64_FORMAT " phone number read from foreign table \"%s\"",
-						   "key \"%s\" of column \"%s\" was absent from every one of the " INT64_FORMAT " phone numbers read from foreign table \"%s\"",
-						   (unsigned long) d->objects,
-						   key1, col1, d->objects, st->relname) :
+			 errmsg_plural("key \"%s\" of column \"%s\" was absent from the " INT64_FORMAT " phone number read from foreign table \"%s\" that should carry it",
+						   "key \"%s\" of column \"%s\" was absent from every one of the " INT64_FORMAT " phone numbers read from foreign table \"%s\" that should carry it",
+						   (unsigned long) n1,
+						   key1, col1, n1, st->relname) :
 			 errmsg_plural("keys %s were absent from the " INT64_FORMAT " phone number read from foreign table \"%s\"",
 						   "keys %s were absent from every one of the " INT64_FORMAT " phone numbers read from foreign table \"%s\"",
 						   (unsigned long) d->objects,

@@ -27,9 +27,11 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "foreign/foreign.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -118,6 +120,7 @@ static int	vapi_latency_bucket(double ms);
 static double vapi_latency_quantile(const VapiStatsCounters *c, double q);
 static VapiStatsEntry *vapi_stats_find(Oid serverid, Oid userid);
 static void vapi_stats_lock(VapiStatsEntry *e);
+static bool vapi_stats_may_read(const VapiStatsEntry *e);
 static void vapi_stats_unlock(VapiStatsEntry *e);
 
 /*
@@ -299,13 +302,13 @@ vapi_latency_quantile(const VapiStatsCounters *c, double q)
 		return get_float8_nan();
 	rank = (int64) ceil(q * c->answers);
 	rank = Max(rank, 1);
-	for (i = 0; i < VAPI_LATENCY_BUCKETS; i++)
+	for (i = 0; i < VAPI_LATENCY_BUCKETS - 1; i++)
 	{
 		seen += c->latency_hist[i];
 		if (seen >= rank)
 			return Min(vapi_latency_bound(i), c->latency_max_ms);
 	}
-	return c->latency_max_ms;
+	return c->latency_max_ms;	/* the last bucket has no upper bound */
 }
 
 /*
@@ -320,9 +323,15 @@ vapi_stats_count_event(VapiStatsEntry *e, const VapiHttpEvent *ev,
 {
 	VapiStatsCounters *c = &e->c;
 	TimestampTz now = 0;
+	int			error_len = 0;
 
 	if (error_message != NULL)
+	{
 		now = GetCurrentTimestamp();
+		/* whole characters only */
+		error_len = pg_mbcliplen(error_message, strlen(error_message),
+								 VAPI_ERROR_LEN - 1);
+	}
 
 	vapi_stats_lock(e);
 	if (!ev->answered)
@@ -376,6 +385,8 @@ vapi_stats_count_event(VapiStatsEntry *e, const VapiHttpEvent *ev,
 			case VAPI_HTTP_TRANSPORT_ERROR:
 				c->transport_errors++;
 				break;
+			case VAPI_HTTP_REFUSED:
+				break;			/* never sent: not reported */
 		}
 		c->bytes_received += resp->body_len;
 		if (error_message != NULL)
@@ -383,7 +394,8 @@ vapi_stats_count_event(VapiStatsEntry *e, const VapiHttpEvent *ev,
 			c->last_error_at = now;
 			c->last_error_status = resp->result == VAPI_HTTP_OK ?
 				(int) resp->status : 0;
-			strlcpy(c->last_error, error_message, VAPI_ERROR_LEN);
+			memcpy(c->last_error, error_message, error_len);
+			c->last_error[error_len] = '\0';
 		}
 	}
 	vapi_stats_unlock(e);
@@ -436,6 +448,22 @@ enum
 	VAPI_SC_RESET,
 	VAPI_SC_NCOLS
 };
+
+/*
+ * vapi_stats_may_read
+ *		May the current user read the last error of the entry: its own
+ *		role's (or a PUBLIC mapping's), or any with pg_read_all_stats?
+ */
+static bool
+vapi_stats_may_read(const VapiStatsEntry *e)
+{
+	Oid			me = GetUserId();
+
+	if (!e->overflow &&
+		(!OidIsValid(e->userid) || has_privs_of_role(me, e->userid)))
+		return true;
+	return has_privs_of_role(me, ROLE_PG_READ_ALL_STATS);
+}
 
 /*
  * vapi_stats_row
@@ -523,7 +551,11 @@ vapi_stats_row(ReturnSetInfo *rsinfo, VapiStatsEntry *e)
 			values[VAPI_SC_ERROR_STATUS] = Int32GetDatum(c.last_error_status);
 		else
 			nulls[VAPI_SC_ERROR_STATUS] = true;
-		values[VAPI_SC_ERROR] = CStringGetTextDatum(c.last_error);
+		/* remote text about another role's requests, as pg_stat_activity */
+		if (vapi_stats_may_read(e))
+			values[VAPI_SC_ERROR] = CStringGetTextDatum(c.last_error);
+		else
+			values[VAPI_SC_ERROR] = CStringGetTextDatum("<insufficient privilege>");
 	}
 	else
 		nulls[VAPI_SC_ERROR_AT] = nulls[VAPI_SC_ERROR_STATUS] =

@@ -166,7 +166,9 @@ typedef enum VapiHttpResult
 	VAPI_HTTP_CONNECT_FAILED,	/* could not resolve or connect */
 	VAPI_HTTP_TIMEOUT,			/* connect or request timeout */
 	VAPI_HTTP_TOO_LARGE,		/* body over max_response_bytes */
-	VAPI_HTTP_TRANSPORT_ERROR	/* any other transport failure */
+	VAPI_HTTP_TRANSPORT_ERROR,	/* any other transport failure */
+	VAPI_HTTP_REFUSED			/* not sent: the statement's request budget
+								 * refused it */
 } VapiHttpResult;
 
 typedef struct VapiHttpRequest
@@ -214,15 +216,19 @@ typedef struct VapiHttpEvent
 } VapiHttpEvent;
 
 /*
- * Hooks of a group, all optional.  "admit" is called once per attempt
- * before it is sent and answers when it may be sent (it may raise an
- * ERROR: the attempt is then not sent); "held_until" is a hold that other
- * backends set, "hold" tells them of one set here (after a 429);
- * "event" is told of every attempt sent and answered.
+ * Hooks of a group, all optional.  "admit" is asked once per attempt
+ * whether it may be sent at all (false: the request ends, not sent, with
+ * VAPI_HTTP_REFUSED); "take" is asked for a token of the rate budget when
+ * the attempt is about to go, and answers 0 (taken: send now) or when to
+ * ask again; "held_until" is a hold that other backends set, "hold" tells
+ * them of one set here (after a 429); "event" is told of every attempt
+ * sent and answered.  None of them may raise an ERROR: they are called
+ * while the group's transfers are driven.
  */
 typedef struct VapiHttpHooks
 {
-	TimestampTz (*admit) (void *arg);
+	bool		(*admit) (void *arg);
+	TimestampTz (*take) (void *arg);
 	TimestampTz (*held_until) (void *arg);
 	void		(*hold) (void *arg, TimestampTz until);
 	void		(*event) (void *arg, const VapiHttpEvent *ev);
@@ -352,7 +358,7 @@ extern int	vapi_max_requests_per_statement;
 extern Size vapi_budget_shmem_size(void);
 extern void vapi_budget_shmem_init(void);
 extern VapiBucket *vapi_budget_bucket(const char *url, const char *api_key);
-extern TimestampTz vapi_budget_reserve(VapiBucket *b, double rate, int burst);
+extern TimestampTz vapi_budget_take(VapiBucket *b, double rate, int burst);
 extern TimestampTz vapi_budget_held_until(VapiBucket *b);
 extern void vapi_budget_hold(VapiBucket *b, TimestampTz until);
 extern bool vapi_budget_statement_allows(void);
@@ -408,6 +414,7 @@ extern const char *vapi_secret_in_object(const char *key);
 extern const char *vapi_secret_stale(const char *key);
 extern void vapi_check_name(const char *name, int len, const char *colname);
 extern bool vapi_field_expected(const char *provider, const char *key);
+extern bool vapi_field_known(const char *key);
 
 /* ----------------------------------------------------------------
  * deparse.c: which quals can be pushed, and the requests they make
