@@ -2,10 +2,11 @@
 # demo.sh - show vapi_fdw doing its main job.
 #
 # Installs what is missing, builds and installs the extension, starts a
-# throwaway PostgreSQL cluster, and queries the phone numbers of a Vapi
-# organisation with SQL: the local mock of the API by default, or the real
-# API when VAPI_API_KEY is set (VAPI_URL picks the region, default
-# https://api.vapi.ai).  Everything is stopped and removed at the end.
+# throwaway PostgreSQL cluster (vapi_fdw preloaded), and queries the
+# phone numbers of a Vapi organisation with SQL: the local mock of the API
+# by default, or the real API when VAPI_API_KEY is set (VAPI_URL picks the
+# region, default https://api.vapi.ai).  Last it shows what was sent, from
+# the statistics view.  Everything is stopped and removed at the end.
 #
 # Usage: scripts/demo.sh                      (mock organisation)
 #        VAPI_API_KEY=... scripts/demo.sh     (your organisation)
@@ -23,7 +24,7 @@ else
 	url=$VAPI_MOCK_URL
 	key=$VAPI_MOCK_KEY
 fi
-vapi_start_cluster
+vapi_start_cluster "shared_preload_libraries = 'vapi_fdw'"
 # the key reaches psql through its environment, never a command line
 VAPI_SERVER_URL=$url VAPI_SERVER_KEY=$key vapi_setup_foreign_table
 
@@ -46,5 +47,8 @@ SELECT c.account, p.number, p.provider FROM crm_accounts c JOIN phone_numbers p 
 EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT number, created_at FROM phone_numbers ORDER BY created_at DESC LIMIT 3;
 \echo 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT count(*) FROM phone_numbers;'
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT count(*) FROM phone_numbers;
+\echo '-- What the API was sent, by every backend (vapi_fdw is preloaded)'
+\echo 'SELECT server_name, requests, responses_2xx, responses_429, rows_received, latency_p95_ms, last_error FROM vapi_fdw_stats;'
+SELECT server_name, requests, responses_2xx, responses_429, rows_received, latency_p95_ms, last_error FROM vapi_fdw_stats;
 SQL
 log "demo finished"

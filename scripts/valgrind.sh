@@ -4,8 +4,9 @@
 #
 # Installs valgrind if missing, builds and installs the extension, starts
 # the mock and a throwaway cluster whose postmaster (and so every backend)
-# runs under memcheck, runs the tests, stops the server so that each
-# backend's leak check runs at exit, and scans the reports: a loss record
+# runs under memcheck, with vapi_fdw preloaded as the suite runs it, runs
+# the tests, stops the server so that each backend's leak check runs at
+# exit, and scans the reports: a loss record
 # or an error whose stack holds a frame of vapi_fdw.so (our code, or curl
 # and json-c objects allocated on its behalf) counts.  Test output diffs are
 # expected under valgrind (timing checks) and are not the point here.
@@ -21,7 +22,7 @@ vapi_start_mock --count 2500 --seed 1
 
 # the cluster, with the postmaster under memcheck
 port=$(vapi_free_port)
-vapi_init_cluster "$port" "max_connections = 40"
+vapi_init_cluster "$port" "max_connections = 40" "shared_preload_libraries = 'vapi_fdw'"
 mkdir -p "$VAPI_TMP/vg"
 chown postgres "$VAPI_TMP/vg"
 log "starting PostgreSQL under valgrind on port $port (slow)"
