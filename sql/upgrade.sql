@@ -11,6 +11,9 @@ DROP DATABASE IF EXISTS vapi_upgrade;
 RESET client_min_messages;
 CREATE DATABASE vapi_upgrade;
 \c vapi_upgrade
+-- the extension's objects (not the row type of its view, which \dx+
+-- lists from PostgreSQL 17 on)
+\set ext_objects 'SELECT pg_describe_object(classid, objid, 0) AS object FROM pg_depend WHERE refclassid = ''pg_extension''::regclass AND deptype = ''e'' AND refobjid = (SELECT oid FROM pg_extension WHERE extname = ''vapi_fdw'') AND classid <> ''pg_type''::regclass ORDER BY 1;'
 CREATE EXTENSION vapi_fdw VERSION '0.1';
 SELECT extversion FROM pg_extension WHERE extname = 'vapi_fdw';
 SELECT proname FROM pg_proc WHERE proname LIKE 'vapi_fdw%' ORDER BY 1;
@@ -22,14 +25,7 @@ SELECT * FROM vapi_fdw_stats;
 ALTER EXTENSION vapi_fdw UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'vapi_fdw';
 SELECT proname, pronargs, proretset FROM pg_proc WHERE proname LIKE 'vapi_fdw%' ORDER BY 1;
--- the extension's objects (not the row type of its view, which \dx+
--- lists from PostgreSQL 17 on)
-SELECT pg_describe_object(classid, objid, 0) AS object
-  FROM pg_depend
- WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
-   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'vapi_fdw')
-   AND classid <> 'pg_type'::regclass
- ORDER BY 1;
+:ext_objects
 SELECT count(*) FROM phone_numbers WHERE created_at >= '2024-04-01';
 SELECT server_name, requests > 0 AS counted FROM vapi_fdw_stats;
 SELECT server_name, handles > 0 AS open FROM vapi_fdw_get_connections();
@@ -37,12 +33,7 @@ SELECT server_name, handles > 0 AS open FROM vapi_fdw_get_connections();
 DROP EXTENSION vapi_fdw CASCADE;
 CREATE EXTENSION vapi_fdw;
 SELECT extversion FROM pg_extension WHERE extname = 'vapi_fdw';
-SELECT pg_describe_object(classid, objid, 0) AS object
-  FROM pg_depend
- WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
-   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'vapi_fdw')
-   AND classid <> 'pg_type'::regclass
- ORDER BY 1;
+:ext_objects
 ALTER EXTENSION vapi_fdw UPDATE TO '0.1';
 \c :regress_db
 DROP DATABASE vapi_upgrade;
