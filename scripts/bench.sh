@@ -18,7 +18,9 @@
 # ids, and a 20-page scan, unordered and ordered by created_at.  Last, the
 # cost of the statistics: the 100,000-number scan with vapi_fdw.track_stats
 # on (counted in shared memory: the cluster preloads vapi_fdw) against the
-# same scan with it off, in alternation.  Ratios are against baselines
+# same scan with it off, in alternation; and the request rate the mock
+# sees while four sessions scan at once, with a rate budget of 20 requests
+# per second (burst 5) and without one.  Ratios are against baselines
 # measured in the same run.
 #
 # Usage: scripts/bench.sh [repetitions]     (default 5; best time is used)
@@ -26,7 +28,7 @@
 source "$(dirname "$0")/lib.sh"
 
 REPS=${1:-5}
-vapi_prepare curl
+vapi_prepare curl bc
 vapi_start_mock --count 10000 --seed 1
 vapi_start_cluster "shared_buffers = 256MB" "work_mem = 64MB" "shared_preload_libraries = 'vapi_fdw'"
 vapi_setup_foreign_table
@@ -236,6 +238,36 @@ SELECT bench('stats on: every column', 100000, 'SELECT count(*) FROM (SELECT * F
 SQL
 done
 
+log "rate budget: four sessions at once, with and without 20 requests/s"
+$mockctl reset --count 2500 --seed 1
+vapi_psql <<'SQL'
+\getenv url VAPI_MOCK_URL
+\getenv key VAPI_MOCK_KEY
+CREATE SERVER budget FOREIGN DATA WRAPPER vapi_fdw
+  OPTIONS (url :'url', page_size '100', max_concurrent_requests '1', count_pushdown 'false',
+           max_requests_per_second '20', max_request_burst '5');
+CREATE USER MAPPING FOR CURRENT_USER SERVER budget OPTIONS (api_key :'key');
+CREATE SCHEMA budget;
+IMPORT FOREIGN SCHEMA vapi LIMIT TO (phone_numbers) FROM SERVER budget INTO budget;
+CREATE SERVER nobudget FOREIGN DATA WRAPPER vapi_fdw
+  OPTIONS (url :'url', page_size '100', max_concurrent_requests '1', count_pushdown 'false');
+CREATE USER MAPPING FOR CURRENT_USER SERVER nobudget OPTIONS (api_key :'key');
+CREATE SCHEMA nobudget;
+IMPORT FOREIGN SCHEMA vapi LIMIT TO (phone_numbers) FROM SERVER nobudget INTO nobudget;
+SQL
+# sessions SCHEMA: count(*) of all 2,500 numbers (25 pages) in four
+# sessions at once; prints "requests max_in_1s seconds counts"
+sessions() {
+	local t0 t1 counts
+	$mockctl clear
+	t0=$(date +%s.%N)
+	counts=$(for i in 1 2 3 4; do vapi_psql -tA -c "SELECT count(*) FROM $1.phone_numbers" & done; wait)
+	t1=$(date +%s.%N)
+	echo "$($mockctl rate | sed 's/max_in_window=\([0-9]*\) requests=\([0-9]*\)/\2 \1/') $(echo "$t1 - $t0" | bc) $(echo $counts)"
+}
+rate_with=$(sessions budget)
+rate_without=$(sessions nobudget)
+
 echo
 echo "vapi_fdw benchmark: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}'), best of $REPS"
 vapi_psql <<'SQL'
@@ -298,6 +330,11 @@ SELECT on_.runs AS runs, off_.best AS "stats off: best ms", on_.best AS "stats o
  WHERE on_.label = 'stats on: every column' AND off_.label = 'stats off: every column';
 SQL
 echo "targets: id IN (50 ids) <= 0.2, 20-page scan <= 0.35"
+for r in "with a budget of 20/s, burst 5:$rate_with" "without a budget:$rate_without"; do
+	set -- ${r#*:}
+	printf '4 sessions x 25 pages %s %s requests, at most %s in any second, %.2f s (%.1f requests/s); counts %s %s %s %s\n' \
+		"${r%%:*}" "$1" "$2" "$3" "$(echo "$1 / $3" | bc -l)" "$4" "$5" "$6" "$7"
+done
 echo "TCP connections used by the 100 small queries ($small_requests requests): $small_conns (target 1)"
 set -- $mem
 echo "peak memory of the 100,000-number scan: $(( ($2 - $1) / 1024 )) MB above the idle backend (VmHWM $1 kB -> $2 kB; target < 40 MB with windows)"
