@@ -153,6 +153,7 @@ vapi_budget_bucket(const char *url, const char *api_key)
 	uint64		key = vapi_budget_key(url, api_key);
 	VapiBucket *b = NULL;
 	ListCell   *lc;
+	MemoryContext oldcxt;
 	int			i;
 
 	if (shared_budget != NULL)
@@ -163,10 +164,10 @@ vapi_budget_bucket(const char *url, const char *api_key)
 				b = &shared_budget->buckets[i];
 		if (b == NULL && shared_budget->nused < VAPI_BUCKETS_MAX)
 		{
+			/* refilled 0: the bucket is filled on first use */
 			b = &shared_budget->buckets[shared_budget->nused++];
 			memset(b, 0, sizeof(VapiBucket));
 			b->key = key;
-			b->tokens = -1;		/* filled on first use */
 		}
 		SpinLockRelease(&shared_budget->mutex);
 		if (b != NULL)
@@ -182,16 +183,12 @@ vapi_budget_bucket(const char *url, const char *api_key)
 		if (b->key == key)
 			return b;
 	}
-	b = MemoryContextAllocZero(TopMemoryContext, sizeof(VapiBucket));
+	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	b = palloc0(sizeof(VapiBucket));
 	b->key = key;
-	b->tokens = -1;
 	b->local = true;
-	{
-		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
-
-		local_buckets = lappend(local_buckets, b);
-		MemoryContextSwitchTo(oldcxt);
-	}
+	local_buckets = lappend(local_buckets, b);
+	MemoryContextSwitchTo(oldcxt);
 	return b;
 }
 

@@ -897,20 +897,17 @@ vapi_request(VapiConn *conn, const char *method, const char *path_and_query,
 	{
 		vapi_request_start(conn, conn->http, method, path_and_query, body,
 						   body_len, resp_cxt, stats);
-		vapi_http_finish(conn->http, resp);
+		vapi_request_finish(conn, conn->http, method, path_and_query, redact,
+							flags, resp, stats);
 	}
-	PG_CATCH();
+	PG_FINALLY();
 	{
-		/* left waiting, it would be sent by the next request's pump */
+		/* a request left waiting would be sent by the next one's pump */
 		conn->redact = NIL;
 		if (vapi_http_pending(conn->http))
 			vapi_http_abort(conn->http);
-		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	conn->redact = NIL;
-	vapi_translate_outcome(conn, method, path_and_query, redact, flags,
-						   resp, stats);
 }
 
 /*

@@ -33,9 +33,10 @@
  * unsent, for its owner to report), then takes a token of the rate budget
  * (which may answer "not before T": the attempt then waits like a retry),
  * a hold set by other backends holds the group too, and every attempt
- * sent and answered is reported (the statistics).  A backend that waits shows why
- * in pg_stat_activity: for an answer, before a retry, or for the rate
- * budget (custom wait events from PostgreSQL 17 on, "Extension" before).
+ * sent and answered is reported (the statistics).  A backend that waits
+ * shows why in pg_stat_activity: for an answer, before a retry, or for the
+ * rate budget (custom wait events from PostgreSQL 17 on, "Extension"
+ * before).
  *
  * src/http.c
  *
@@ -101,7 +102,7 @@ typedef enum VapiWaitKind
 {
 	VAPI_WAIT_REQUEST,			/* an answer of the API */
 	VAPI_WAIT_BACKOFF,			/* the time of a retry, or a 429's hold */
-	VAPI_WAIT_RATE_BUDGET		/* a place in the rate budget */
+	VAPI_WAIT_RATE_BUDGET		/* a token of the rate budget */
 } VapiWaitKind;
 
 struct VapiHttp
@@ -128,8 +129,9 @@ struct VapiHttp
 	TimestampTz sent_at;		/* when the current attempt was sent */
 	TimestampTz ready_at;		/* when the attempt was admitted */
 	bool		admitted;		/* the attempt passed the admit hook */
-	bool		budget_wait;	/* WAITING for the rate budget */
-	bool		budget_waited;	/* the attempt had to wait for it */
+	bool		budget_waited;	/* the attempt waited (or waits, while
+								 * admitted and WAITING) for the rate
+								 * budget */
 	bool		held;			/* the attempt waited for a group's hold */
 	size_t		last_len;		/* size of the last answer: buffer hint */
 };
@@ -157,6 +159,7 @@ static void vapi_http_begin(VapiHttp *http);
 static void vapi_http_send_or_hold(VapiHttp *http);
 static void vapi_http_group_pump(VapiHttpGroup *group);
 static void vapi_http_attempt_done(VapiHttp *http);
+static bool vapi_http_schedule_retry(VapiHttp *http);
 static void vapi_http_collect(VapiHttp *http, VapiHttpResponse *resp);
 static bool vapi_http_should_retry(const VapiHttpRequest *req,
 								   const VapiHttpResponse *resp);
@@ -437,7 +440,6 @@ vapi_http_start(VapiHttp *http, const VapiHttpRequest *req,
 	http->retry_at = http->first;
 	http->last_end = http->first;
 	http->admitted = false;
-	http->budget_wait = false;
 	http->held = false;
 	http->state = VAPI_HTTP_WAITING;
 
@@ -522,11 +524,9 @@ vapi_http_send_or_hold(VapiHttp *http)
 		(at = group->hooks.take(group->hooks.arg)) != 0)
 	{
 		http->retry_at = at;
-		http->budget_wait = true;
 		http->budget_waited = true;
 		return;
 	}
-	http->budget_wait = false;
 	vapi_http_begin(http);
 	http->state = VAPI_HTTP_RUNNING;
 	http->sent_at = GetCurrentTimestamp();
@@ -639,57 +639,55 @@ vapi_http_group_pump(VapiHttpGroup *group)
 /*
  * vapi_http_attempt_done
  *		An attempt has completed: describe it in http->resp, then either
- *		settle the request (DONE) or schedule another attempt (WAITING).
+ *		settle the request (DONE) or schedule another attempt (WAITING),
+ *		and report it to the group's owner.
+ */
+static void
+vapi_http_attempt_done(VapiHttp *http)
+{
+	vapi_http_collect(http, &http->resp);
+	http->resp.attempts++;
+	http->state = VAPI_HTTP_DONE;
+	http->last_end = GetCurrentTimestamp();
+	vapi_http_report_answer(http, vapi_http_schedule_retry(http));
+}
+
+/*
+ * vapi_http_schedule_retry
+ *		After an attempt (http->state DONE): schedule another one if the
+ *		outcome calls for it and the time allows it (WAITING, true), else
+ *		leave the request settled (false).
  *
  * The retries of a request share one budget of time: its attempts and
  * waits together never take longer than timeout_ms, and no wait passes
  * statement_timeout (the request then fails now, saying why).  A 429 or a
  * Retry-After holds the whole group until the retry time.
  */
-static void
-vapi_http_attempt_done(VapiHttp *http)
+static bool
+vapi_http_schedule_retry(VapiHttp *http)
 {
 	VapiHttpResponse *resp = &http->resp;
 	const VapiHttpRequest *req = &http->req;
-	TimestampTz now;
+	TimestampTz now = http->last_end;
 	long		delay;
 	long		held = 0;
 
-	vapi_http_collect(http, resp);
-	resp->attempts++;
-	http->state = VAPI_HTTP_DONE;
-	now = GetCurrentTimestamp();
-	http->last_end = now;
-
 	if (resp->attempts > req->max_retries || !vapi_http_should_retry(req, resp))
-	{
-		vapi_http_report_answer(http, false);
-		return;
-	}
+		return false;
 
 	delay = vapi_http_backoff_ms(resp->attempts, resp->retry_after_ms);
 	if (http->group != NULL && http->group->hold_until > now)
 		held = TimestampDifferenceMilliseconds(now, http->group->hold_until);
 	delay = Max(delay, held);
 
-	if (TimestampDifferenceMilliseconds(http->first, now) + delay > req->timeout_ms)
+	if (TimestampDifferenceMilliseconds(http->first, now) + delay > req->timeout_ms ||
+		(get_timeout_active(STATEMENT_TIMEOUT) &&
+		 !TimestampDifferenceExceeds(now, get_timeout_finish_time(STATEMENT_TIMEOUT),
+									 (int) delay)))
 	{
 		resp->gave_up_early = true;
 		resp->gave_up_ms = delay;
-		vapi_http_report_answer(http, false);
-		return;
-	}
-	if (get_timeout_active(STATEMENT_TIMEOUT))
-	{
-		TimestampTz deadline = get_timeout_finish_time(STATEMENT_TIMEOUT);
-
-		if (!TimestampDifferenceExceeds(now, deadline, (int) delay))
-		{
-			resp->gave_up_early = true;
-			resp->gave_up_ms = delay;
-			vapi_http_report_answer(http, false);
-			return;
-		}
+		return false;
 	}
 
 	http->retry_at = TimestampTzPlusMilliseconds(now, delay);
@@ -707,7 +705,7 @@ vapi_http_attempt_done(VapiHttp *http)
 		if (http->group->hooks.hold != NULL)
 			http->group->hooks.hold(http->group->hooks.arg, http->retry_at);
 	}
-	vapi_http_report_answer(http, true);
+	return true;
 }
 
 /*
@@ -903,9 +901,9 @@ vapi_http_group_wait(VapiHttpGroup *group)
 		{
 			TimestampTz due = Max(h->retry_at, group->hold_until);
 
-			/* the rate budget's wait is in sub-millisecond slots */
 			ms = Min(ms, Max(TimestampDifferenceMilliseconds(now, due), 1));
-			if (h->budget_wait && h->retry_at >= group->hold_until)
+			if (h->admitted && h->budget_waited &&
+				h->retry_at >= group->hold_until)
 				budget = true;
 		}
 	}

@@ -336,6 +336,21 @@ vapi_check_name(const char *name, int len, const char *colname)
 }
 
 /*
+ * vapi_field_required_by_a_provider
+ *		Do the phone numbers of some provider always carry "key"?
+ */
+bool
+vapi_field_required_by_a_provider(const char *key)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(vapi_providers); i++)
+		if (vapi_in_list(vapi_providers[i].required, key))
+			return true;
+	return false;
+}
+
+/*
  * vapi_field_expected
  *		Should a phone number of "provider" (NULL: not known) carry "key",
  *		a top-level field, so that its absence from every number read means

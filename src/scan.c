@@ -2428,7 +2428,6 @@ vapi_drift_init(VapiScanState *st)
 	{
 		VapiColumn *col = &st->columns[i];
 		const char *top;
-		const char *provider;
 
 		d->kind[i] = VAPI_DRIFT_SKIP;
 		/* a generated column is computed here, not read from the API */
@@ -2441,19 +2440,8 @@ vapi_drift_init(VapiScanState *st)
 			d->kind[i] = VAPI_DRIFT_UNKNOWN;
 		else if (vapi_field_expected(NULL, top))
 			d->kind[i] = VAPI_DRIFT_ALWAYS;
-		else
-		{
-			/* required by some provider? */
-			const char *names = vapi_provider_names();
-			char	   *list = pstrdup(names);
-			char	   *save = NULL;
-
-			for (provider = strtok_r(list, ", ", &save); provider != NULL;
-				 provider = strtok_r(NULL, ", ", &save))
-				if (vapi_field_expected(provider, top))
-					d->kind[i] = VAPI_DRIFT_PROVIDER;
-			pfree(list);
-		}
+		else if (vapi_field_required_by_a_provider(top))
+			d->kind[i] = VAPI_DRIFT_PROVIDER;
 		any |= d->kind[i] != VAPI_DRIFT_SKIP;
 	}
 	d->done = !any;
@@ -2530,6 +2518,7 @@ vapi_drift_check(VapiScanState *st, VapiWindow *w)
 static bool
 vapi_drift_absent(VapiDrift *d, int c)
 {
+	/* a column not checked never counts a number that should carry it */
 	if (d->present[c] || d->expected[c] == 0)
 		return false;
 	return d->kind[c] != VAPI_DRIFT_UNKNOWN || d->full_page;
@@ -2557,8 +2546,7 @@ vapi_drift_report(VapiScanState *st)
 	{
 		VapiColumn *col = &st->columns[c];
 
-		if (d->kind[c] == VAPI_DRIFT_SKIP || d->present[c] ||
-			!vapi_drift_absent(d, c))
+		if (!vapi_drift_absent(d, c))
 			continue;
 		if (nkeys++ == 0)
 		{

@@ -121,6 +121,8 @@ static double vapi_latency_quantile(const VapiStatsCounters *c, double q);
 static VapiStatsEntry *vapi_stats_find(Oid serverid, Oid userid);
 static void vapi_stats_lock(VapiStatsEntry *e);
 static bool vapi_stats_may_read(const VapiStatsEntry *e);
+static void vapi_stats_reset_entry(VapiStatsEntry *e, Oid serverid,
+								   TimestampTz now);
 static void vapi_stats_unlock(VapiStatsEntry *e);
 
 /*
@@ -242,11 +244,10 @@ vapi_stats_entry(Oid serverid, Oid userid)
 	}
 	if (shared_stats->nused < VAPI_STATS_MAX)
 	{
+		/* no one looks at it before nused counts it: no spinlock yet */
 		e = &shared_stats->entries[shared_stats->nused];
-		SpinLockAcquire(&e->mutex);
 		memset(&e->c, 0, sizeof(VapiStatsCounters));
 		e->stats_reset = GetCurrentTimestamp();
-		SpinLockRelease(&e->mutex);
 		e->dbid = MyDatabaseId;
 		e->serverid = serverid;
 		e->userid = userid;
@@ -638,33 +639,31 @@ vapi_fdw_stats_reset(PG_FUNCTION_ARGS)
 	if (shared_stats == NULL)
 	{
 		foreach(lc, local_stats)
-		{
-			VapiStatsEntry *e = (VapiStatsEntry *) lfirst(lc);
-
-			if (OidIsValid(serverid) && e->serverid != serverid)
-				continue;
-			memset(&e->c, 0, sizeof(VapiStatsCounters));
-			e->stats_reset = now;
-		}
+			vapi_stats_reset_entry((VapiStatsEntry *) lfirst(lc), serverid, now);
 		PG_RETURN_VOID();
 	}
 
 	LWLockAcquire(vapi_shmem_lock(), LW_SHARED);
-	for (i = 0; i <= VAPI_STATS_MAX; i++)
-	{
-		VapiStatsEntry *e = &shared_stats->entries[i];
-
-		if (i < VAPI_STATS_MAX &&
-			(i >= shared_stats->nused || e->dbid != MyDatabaseId ||
-			 (OidIsValid(serverid) && e->serverid != serverid)))
-			continue;
-		if (i == VAPI_STATS_MAX && OidIsValid(serverid))
-			continue;
-		SpinLockAcquire(&e->mutex);
-		memset(&e->c, 0, sizeof(VapiStatsCounters));
-		e->stats_reset = now;
-		SpinLockRelease(&e->mutex);
-	}
+	for (i = 0; i < shared_stats->nused; i++)
+		if (shared_stats->entries[i].dbid == MyDatabaseId)
+			vapi_stats_reset_entry(&shared_stats->entries[i], serverid, now);
+	vapi_stats_reset_entry(&shared_stats->entries[VAPI_STATS_MAX], serverid, now);
 	LWLockRelease(vapi_shmem_lock());
 	PG_RETURN_VOID();
+}
+
+/*
+ * vapi_stats_reset_entry
+ *		Zero an entry of this database if it is of the server given
+ *		(InvalidOid: of any server; the overflow entry goes with "any").
+ */
+static void
+vapi_stats_reset_entry(VapiStatsEntry *e, Oid serverid, TimestampTz now)
+{
+	if (OidIsValid(serverid) && (e->overflow || e->serverid != serverid))
+		return;
+	vapi_stats_lock(e);
+	memset(&e->c, 0, sizeof(VapiStatsCounters));
+	e->stats_reset = now;
+	vapi_stats_unlock(e);
 }

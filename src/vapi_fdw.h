@@ -415,6 +415,7 @@ extern const char *vapi_secret_stale(const char *key);
 extern void vapi_check_name(const char *name, int len, const char *colname);
 extern bool vapi_field_expected(const char *provider, const char *key);
 extern bool vapi_field_known(const char *key);
+extern bool vapi_field_required_by_a_provider(const char *key);
 
 /* ----------------------------------------------------------------
  * deparse.c: which quals can be pushed, and the requests they make
