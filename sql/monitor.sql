@@ -217,17 +217,7 @@ SELECT * FROM four_counts('rl');
 \! python3 test/mockctl.py rate --at-most 25
 -- a 429 seen by one backend holds the others that use the key: b2 starts
 -- while b1 is held for 2 s, and sends nothing until the hold ends
-\! python3 test/mockctl.py clear
-\! python3 test/mockctl.py fault '[{"match":"GET /v2/phone-number","kind":"status","status":429,"retry_after":"2"}]'
-SELECT dblink_send_query('b1', 'SELECT count(*) FROM mon.phone_numbers WHERE created_at >= ''2024-04-01''');
-SELECT pg_sleep(0.5);
-SELECT dblink_send_query('b2', 'SELECT count(*) FROM mon.phone_numbers WHERE created_at >= ''2024-04-10''');
-SELECT * FROM dblink_get_result('b1') AS t(n bigint);
-SELECT * FROM dblink_get_result('b1') AS t(n bigint);
-SELECT * FROM dblink_get_result('b2') AS t(n bigint);
-SELECT * FROM dblink_get_result('b2') AS t(n bigint);
-\! python3 test/mockctl.py held-after 429 --grace 20
-\! python3 test/mockctl.py faults-clear
+\i sql/monitor_hold.inc
 
 --
 -- The statement request budget: a statement stops before the request

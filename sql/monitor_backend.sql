@@ -47,17 +47,7 @@ SELECT requests, rate_waits, rate_wait_ms > 1500 AS waited_seconds FROM vapi_fdw
 ALTER SERVER mon OPTIONS (SET page_size '500', DROP max_requests_per_second, DROP max_request_burst);
 
 -- a 429 holds only the backend that saw it: b2 sends while b1 is held
-\! python3 test/mockctl.py clear
-\! python3 test/mockctl.py fault '[{"match":"GET /v2/phone-number","kind":"status","status":429,"retry_after":"2"}]'
-SELECT dblink_send_query('b1', 'SELECT count(*) FROM mon.phone_numbers WHERE created_at >= ''2024-04-01''');
-SELECT pg_sleep(0.5);
-SELECT dblink_send_query('b2', 'SELECT count(*) FROM mon.phone_numbers WHERE created_at >= ''2024-04-10''');
-SELECT * FROM dblink_get_result('b1') AS t(n bigint);
-SELECT * FROM dblink_get_result('b1') AS t(n bigint);
-SELECT * FROM dblink_get_result('b2') AS t(n bigint);
-SELECT * FROM dblink_get_result('b2') AS t(n bigint);
-\! python3 test/mockctl.py held-after 429 --grace 20
-\! python3 test/mockctl.py faults-clear
+\i sql/monitor_hold.inc
 
 SELECT dblink_disconnect('b1'), dblink_disconnect('b2');
 DROP SCHEMA mon CASCADE;
